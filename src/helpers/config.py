@@ -1,0 +1,91 @@
+"""The book's configuration: three environment variables, read in one place.
+
+Readers need none of them. They exist so that CI, an offline machine or a reader with the
+dataset already on disk can point the book at local copies:
+
+``BOOK_DATA``
+    Path to the dataset CSV. Without it the book uses its cache under ``data/`` and downloads the
+    file (pinned URL, checked against its sha256) on first use.
+``BOOK_TEACHER``
+    Hugging Face hub id or local folder of the teacher model. Default: ``cointegrated/rubert-tiny``.
+``BOOK_SMALL``
+    ``1`` switches on small-data mode: a stratified subset of a few hundred rows, so that every
+    notebook finishes in seconds (used by the tests). Default: the full data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TEACHER = "cointegrated/rubert-tiny"
+SEED = 42
+
+
+def find_root(start: Path | None = None) -> Path:
+    """Return the book's root folder: the nearest parent of ``start`` holding ``_toc.yml``.
+
+    Notebooks run with their own folder as working directory (Jupyter, nbmake, Jupyter Book), so
+    the root is found by walking up. Outside a checkout (the package installed on its own, as in
+    Colab) the working directory itself is the root.
+    """
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder
+    return start
+
+
+@dataclass(frozen=True)
+class BookConfig:
+    """Where the data comes from, which teacher to use, and where artifacts go."""
+
+    data: Path | None
+    teacher: str
+    small: bool
+    root: Path
+
+    @property
+    def data_cache_dir(self) -> Path:
+        """Folder for the downloaded dataset (git-ignored)."""
+        return self.root / "data"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Folder for models, caches and results; small-data runs never touch full-data ones."""
+        return self.root / "artifacts" / ("small" if self.small else "full")
+
+    @property
+    def results_path(self) -> Path:
+        """The results file every chapter appends to and the last chapter reads."""
+        return self.artifacts_dir / "results.json"
+
+    def artifact(self, *parts: str) -> Path:
+        """Path of an artifact, creating its parent folder."""
+        path = self.artifacts_dir.joinpath(*parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def get_config(environ: dict[str, str] | None = None, root: Path | None = None) -> BookConfig:
+    """Read the configuration from ``environ`` (default: ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    data = env.get("BOOK_DATA", "").strip()
+    return BookConfig(
+        data=Path(data).expanduser() if data else None,
+        teacher=env.get("BOOK_TEACHER", "").strip() or DEFAULT_TEACHER,
+        small=_flag(env.get("BOOK_SMALL")),
+        root=root or find_root(),
+    )
+
+
+def describe(config: BookConfig) -> str:
+    """One line a notebook prints so the reader sees what it runs on."""
+    mode = "SMALL-DATA MODE (numbers are not meaningful)" if config.small else "full data"
+    data = config.data or f"cache {config.data_cache_dir}"
+    return f"Data: {data} | {mode} | teacher: {config.teacher}"
