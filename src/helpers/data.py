@@ -53,7 +53,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_checksum(path: Path, expected: str = DATA_SHA256) -> None:
+def verify_checksum(path: Path, expected: str) -> None:
     """Raise :class:`ChecksumError` unless ``path`` has the sha256 ``expected``."""
     actual = sha256_file(path)
     if actual != expected:
@@ -100,7 +100,7 @@ def resolve_dataset_path(config: BookConfig | None = None, urls: tuple[str, ...]
     cached = config.data_cache_dir / DATA_FILENAME
     if cached.is_file():
         try:
-            verify_checksum(cached)
+            verify_checksum(cached, DATA_SHA256)
             return cached
         except ChecksumError as error:
             print(f"Cached copy rejected ({error}); downloading it again.")
