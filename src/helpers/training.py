@@ -165,7 +165,7 @@ def predict_logits(model: nn.Module, loader: DataLoader, device: torch.device | 
     was_training = model.training
     model.eval()
     chunks, order = [], []
-    for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
+    for batch in tqdm(loader, desc="predict", disable=not progress, leave=False, mininterval=5):
         chunks.append(model_logits(model, batch, device).float().cpu())
         order.append(batch["index"])
     model.train(was_training)
@@ -246,7 +246,9 @@ def fit(
     for epoch in range(1, epochs + 1):
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(train_loader, desc=f"{desc} epoch {epoch}/{epochs}", leave=False)
+        # mininterval keeps the bar from writing hundreds of lines into a notebook's saved output.
+        bar = tqdm(train_loader, desc=f"{desc} epoch {epoch}/{epochs}", leave=False,
+                   mininterval=5)
         for batch in bar:
             loss = loss_fn(model_logits(model, batch, device), batch)
             optimizer.zero_grad(set_to_none=True)

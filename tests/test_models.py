@@ -1,0 +1,158 @@
+"""The BiLSTM classifier: shapes, padding invariance, gradients, persistence, loaders."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers.data import Splits
+from helpers.models import (
+    BiLSTMClassifier,
+    count_parameters,
+    load_bilstm,
+    make_bilstm_loaders,
+    padding_summary,
+    save_bilstm,
+    sigmoid_before_cross_entropy_demo,
+)
+from helpers.tokenization import encode_texts, train_bpe_tokenizer
+
+VOCAB, EMB, HIDDEN = 50, 8, 6
+
+
+def small_model(seed: int = 0) -> BiLSTMClassifier:
+    torch.manual_seed(seed)
+    return BiLSTMClassifier(VOCAB, pad_id=0, embedding_dim=EMB, hidden_size=HIDDEN, dropout=0.5)
+
+
+def batch(rows: list[list[int]], width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and mask, padded to ``width`` (default: the longest row)."""
+    width = width or max(len(r) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r)
+        mask[i, :len(r)] = 1
+    return ids, mask
+
+
+ROWS = [[5, 6, 7], [8, 9, 10, 11, 12, 13], [14], [3, 3, 3, 3]]
+
+
+def test_output_shape_and_finite_loss():
+    model = small_model()
+    ids, mask = batch(ROWS)
+    logits = model(ids, mask)
+    assert logits.shape == (4, 2)
+    loss = F.cross_entropy(logits, torch.tensor([0, 1, 0, 1]))
+    assert torch.isfinite(loss) and loss.item() > 0
+
+
+def test_padding_does_not_change_logits():
+    model = small_model().eval()
+    ids, mask = batch(ROWS)
+    more_ids, more_mask = batch(ROWS, width=20)
+    alone = torch.cat([model(*batch([row])) for row in ROWS])
+    torch.testing.assert_close(model(ids, mask), model(more_ids, more_mask))
+    torch.testing.assert_close(model(ids, mask), alone)
+
+
+def test_padding_is_ignored_even_if_pad_ids_differ():
+    # Packed sequences: positions past the mask are never read, whatever ids they hold.
+    model = small_model().eval()
+    ids, mask = batch(ROWS, width=10)
+    noisy = ids.clone()
+    noisy[mask == 0] = 7
+    torch.testing.assert_close(model(ids, mask), model(noisy, mask))
+
+
+def test_backward_reaches_every_parameter_but_the_pad_embedding():
+    model = small_model()
+    ids, mask = batch(ROWS)
+    F.cross_entropy(model(ids, mask), torch.tensor([0, 1, 0, 1])).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert model.classifier.weight.grad.abs().sum() > 0
+    assert model.lstm.weight_hh_l0_reverse.grad.abs().sum() > 0
+    assert model.embedding.weight.grad[0].abs().sum() == 0  # padding_idx gets no gradient
+
+
+def test_dropout_only_in_training():
+    model = small_model()
+    ids, mask = batch(ROWS)
+    model.eval()
+    torch.testing.assert_close(model(ids, mask), model(ids, mask))
+    model.train()
+    torch.manual_seed(1)
+    a = model(ids, mask)
+    assert not torch.allclose(a, model(ids, mask))
+
+
+def test_count_parameters():
+    model = small_model()
+    lstm = 2 * (4 * HIDDEN * (EMB + HIDDEN) + 2 * 4 * HIDDEN)  # two directions, two biases
+    expected = VOCAB * EMB + lstm + 2 * HIDDEN * 2 + 2
+    assert count_parameters(model) == expected
+    model.embedding.weight.requires_grad_(False)
+    assert count_parameters(model, trainable_only=True) == expected - VOCAB * EMB
+
+
+def test_save_load_round_trip(tmp_path):
+    tokenizer = train_bpe_tokenizer(["пример текста", "ещё один пример"] * 10, vocab_size=300)
+    model = BiLSTMClassifier(tokenizer.get_vocab_size(), embedding_dim=EMB, hidden_size=HIDDEN)
+    model.eval()
+    ids, mask = batch(encode_texts(tokenizer, ["пример", "ещё один текст"], 16))
+    folder = save_bilstm(model, tokenizer, tmp_path / "bilstm", {"max_length": 16, "note": "тест"})
+    loaded, loaded_tokenizer, meta = load_bilstm(folder)
+    assert not loaded.training
+    assert meta == {"max_length": 16, "note": "тест"}
+    assert loaded.hparams == model.hparams
+    assert loaded_tokenizer.get_vocab() == tokenizer.get_vocab()
+    assert torch.equal(loaded(ids, mask), model(ids, mask))
+
+
+def make_splits() -> Splits:
+    def frame(n: int, offset: int) -> pd.DataFrame:
+        texts = [" ".join(["слово"] * (1 + (i * 7) % 9)) + f" {offset + i}" for i in range(n)]
+        return pd.DataFrame({"text": texts, "label": [i % 2 for i in range(n)]})
+
+    return Splits(frame(12, 0), frame(6, 100), frame(5, 200))
+
+
+def test_loaders_pass_extras_per_split():
+    splits = make_splits()
+    tokenizer = train_bpe_tokenizer(splits.train.text, vocab_size=300)
+    teacher = np.arange(24, dtype=np.float32).reshape(12, 2)
+    loaders = make_bilstm_loaders(tokenizer, splits, max_length=4, batch_size=5,
+                                  extras={"teacher_logits": {"train": teacher}})
+    seen = np.zeros(12, dtype=bool)
+    for b in loaders["train"]:
+        assert b["inputs"]["input_ids"].shape[1] <= 4
+        # Every row carries its own text's teacher logits, whatever order the batch is in.
+        torch.testing.assert_close(b["teacher_logits"], torch.as_tensor(teacher[b["index"]]))
+        seen[b["index"].numpy()] = True
+    assert seen.all()
+    assert "teacher_logits" not in next(iter(loaders["valid"]))
+    assert sum(len(b["index"]) for b in loaders["test"]) == 5
+    # A bare array is the training split's.
+    bare = make_bilstm_loaders(tokenizer, splits, 4, 5, extras={"teacher_logits": teacher})
+    assert "teacher_logits" in next(iter(bare["train"]))
+    with pytest.raises(ValueError):
+        make_bilstm_loaders(tokenizer, splits, 4, extras={"t": {"training": teacher}})
+
+
+def test_padding_summary_orders_the_three_schemes():
+    lengths = [3, 5, 200, 8, 9, 40] * 30
+    frame = padding_summary(lengths, max_length=50, batch_size=8)
+    positions = frame["positions"].tolist()
+    assert positions[0] == len(lengths) * 512
+    assert positions[0] > positions[1] > positions[2] >= sum(min(n, 50) for n in lengths)
+
+
+def test_sigmoid_demo_shows_the_floor_and_vanishing_gradient():
+    demo = sigmoid_before_cross_entropy_demo()
+    right, wrong = demo.loc["confidently right"], demo.loc["confidently wrong"]
+    assert right["loss CE(logits)"] < 0.01
+    assert right["loss CE(sigmoid(logits))"] > np.log(1 + np.exp(-1)) - 1e-3
+    assert wrong["|grad| CE(sigmoid(logits))"] < 0.05 * wrong["|grad| CE(logits)"]
