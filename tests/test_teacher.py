@@ -1,0 +1,309 @@
+"""Tests of helpers.teacher: the stand-in, loading errors, fine-tuning, cached logits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers.config import BookConfig
+from helpers.data import Splits
+from helpers.teacher import (
+    INFO_FILE,
+    TeacherUnavailableError,
+    batched_logits,
+    cached_teacher_logits,
+    choose_max_length,
+    finetune_teacher,
+    get_teacher,
+    is_standin,
+    load_teacher_classifier,
+    load_teacher_mlm,
+    logits_one_at_a_time,
+    main,
+    make_standin_teacher,
+    standin_warning,
+    teacher_fields,
+    teacher_logits_for_splits,
+    teacher_max_length,
+    token_lengths,
+    weights_fingerprint,
+)
+
+TEXTS = [
+    "Привет, как дела?",
+    "Ты полный идиот и ничего не понимаешь в этом вопросе, даже не пытайся спорить.",
+    "ок",
+    "Спасибо за статью, очень полезно и подробно написано, жду продолжения!",
+    "что за бред",
+    "Модератор, удалите этот комментарий, пожалуйста.",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory, rubert_tokenizer_dir: Path) -> Path:
+    """A much smaller random BERT classifier with the real tokenizer, not marked as a stand-in."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(rubert_tokenizer_dir)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                        num_labels=2)
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-bert")
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture()
+def tiny(tiny_dir: Path):
+    return load_teacher_classifier(str(tiny_dir))
+
+
+def count_forward_calls(model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Wrap ``model.forward`` so that every call is counted; return the counter."""
+    calls = [0]
+    forward = model.forward
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counting)
+    return calls
+
+
+# --------------------------------------------------------------------------- the stand-in
+
+
+def test_standin_is_marked_and_has_rubert_tiny_shape(standin_teacher_dir: Path) -> None:
+    saved = json.loads((standin_teacher_dir / "config.json").read_text())
+    assert saved["book_standin"] is True
+    assert saved["architectures"] == ["BertForPreTraining"]
+    tokenizer, model = load_teacher_classifier(str(standin_teacher_dir))
+    assert is_standin(model) and is_standin(model.config)
+    assert (model.config.hidden_size, model.config.num_hidden_layers) == (312, 3)
+    assert model.config.vocab_size == len(tokenizer) == 29564
+    assert model.config.num_labels == 2
+    assert model.config.id2label == {0: "normal", 1: "toxic"}
+    assert 11_000_000 < sum(p.numel() for p in model.parameters()) < 13_000_000
+
+
+def test_standin_loads_as_masked_lm(standin_teacher_dir: Path) -> None:
+    tokenizer, model = load_teacher_mlm(str(standin_teacher_dir))
+    assert is_standin(model)
+    inputs = tokenizer(TEXTS[:2], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(**inputs).logits
+    assert logits.shape == (2, inputs["input_ids"].shape[1], 29564)
+
+
+def test_standin_is_reproducible_and_not_rebuilt(
+    standin_teacher_dir: Path, rubert_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    weights = standin_teacher_dir / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    # The CLI that .ci/run calls, on a folder that already holds a stand-in: nothing rewritten.
+    main(["make-standin", "--tokenizer", str(rubert_tokenizer_dir),
+          "--out", str(standin_teacher_dir)])
+    assert weights.stat().st_mtime_ns == before
+    other = make_standin_teacher(rubert_tokenizer_dir, tmp_path / "again")
+    assert (other / "model.safetensors").read_bytes() == weights.read_bytes()
+
+
+def test_make_standin_never_replaces_a_real_model(
+    tiny_dir: Path, rubert_tokenizer_dir: Path
+) -> None:
+    with pytest.raises(FileExistsError, match="not a stand-in"):
+        make_standin_teacher(rubert_tokenizer_dir, tiny_dir)
+
+
+def test_is_standin_false_without_marker(tiny) -> None:
+    from transformers import BertConfig
+
+    _, model = tiny
+    assert not is_standin(model)
+    assert not is_standin(BertConfig())
+    assert standin_warning(model) == ""
+
+
+def test_standin_warning_is_loud(standin_teacher_dir: Path) -> None:
+    _, model = load_teacher_classifier(str(standin_teacher_dir))
+    warning = standin_warning(model)
+    assert "STAND-IN" in warning and "meaningless" in warning and "BOOK_TEACHER" in warning
+
+
+def test_standin_forward_shape_and_finite_loss(standin_teacher_dir: Path) -> None:
+    tokenizer, model = load_teacher_classifier(str(standin_teacher_dir))
+    inputs = tokenizer(TEXTS[:3], padding=True, return_tensors="pt")
+    output = model(**inputs, labels=torch.tensor([0, 1, 0]))
+    assert output.logits.shape == (3, 2)
+    assert torch.isfinite(output.loss)
+    output.loss.backward()  # gradients reach the new head and the encoder
+    assert model.classifier.weight.grad is not None
+    assert model.bert.embeddings.word_embeddings.weight.grad is not None
+
+
+# --------------------------------------------------------------------------- loading errors
+
+
+@pytest.fixture()
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hub offline, so a missing model fails at once instead of after network retries."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads the variable at import time; its constant is what it checks.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.mark.parametrize("loader", [load_teacher_classifier, load_teacher_mlm])
+def test_unreachable_hub_id_raises_helpful_error(offline, loader) -> None:
+    name = "nobody-here/no-such-model-xyz"
+    with pytest.raises(TeacherUnavailableError) as caught:
+        loader(name)
+    message = str(caught.value)
+    assert name in message and "hub could not be reached" in message
+    for hint in ("BOOK_TEACHER", "huggingface-cli download cointegrated/rubert-tiny",
+                 "python -m helpers.teacher make-standin --tokenizer DIR --out DIR",
+                 "meaningless"):
+        assert hint in message
+    assert isinstance(caught.value, RuntimeError)
+
+
+def test_folder_without_model_raises_helpful_error(offline, tmp_path: Path) -> None:
+    for folder in (tmp_path / "missing", tmp_path):
+        with pytest.raises(TeacherUnavailableError, match="holds no usable model") as caught:
+            load_teacher_classifier(str(folder))
+        assert str(folder) in str(caught.value) and "make-standin" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- lengths and logits
+
+
+def test_choose_max_length_is_a_capped_percentile(tiny) -> None:
+    tokenizer, _ = tiny
+    lengths = token_lengths(tokenizer, TEXTS)
+    assert lengths.min() >= 3  # [CLS] text [SEP]
+    assert choose_max_length(tokenizer, TEXTS) == int(np.ceil(np.percentile(lengths, 95)))
+    assert choose_max_length(tokenizer, TEXTS, cap=5) == 5
+    assert choose_max_length(tokenizer, TEXTS, percentile=0) == lengths.min()
+
+
+def test_dynamic_padding_gives_the_same_logits_as_one_at_a_time(tiny) -> None:
+    tokenizer, model = tiny
+    batched = batched_logits(model, tokenizer, TEXTS, max_length=64, batch_size=4)
+    padded = logits_one_at_a_time(model, tokenizer, TEXTS, max_length=64)
+    unpadded = logits_one_at_a_time(model, tokenizer, TEXTS, max_length=64,
+                                    pad_to_max_length=False)
+    assert batched.shape == (len(TEXTS), 2) and batched.dtype == np.float32
+    np.testing.assert_allclose(batched, padded, atol=1e-5)
+    np.testing.assert_allclose(batched, unpadded, atol=1e-5)
+    assert not np.allclose(batched[0], batched[1])  # rows are really per text, in order
+
+
+def test_cached_logits_are_reused_and_invalidated(
+    tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokenizer, model = tiny
+    calls = count_forward_calls(model, monkeypatch)
+    first = cached_teacher_logits(model, tokenizer, TEXTS, tmp_path, max_length=32, batch_size=4)
+    assert first.shape == (len(TEXTS), 2) and first.dtype == np.float32
+    assert calls[0] == 2  # 6 texts in batches of 4
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+
+    again = cached_teacher_logits(model, tokenizer, TEXTS, tmp_path, max_length=32, batch_size=4)
+    assert calls[0] == 2, "the second call must read the cache, not run the model"
+    np.testing.assert_array_equal(first, again)
+
+    cached_teacher_logits(model, tokenizer, TEXTS[:-1], tmp_path, max_length=32)
+    assert calls[0] == 3, "other texts must be computed afresh"
+    cached_teacher_logits(model, tokenizer, TEXTS, tmp_path, max_length=16)
+    assert calls[0] == 4, "another max length must be computed afresh"
+
+    with torch.no_grad():
+        model.classifier.bias += 1.0
+    changed = cached_teacher_logits(model, tokenizer, TEXTS, tmp_path, max_length=32)
+    assert calls[0] == 5, "other weights must be computed afresh"
+    np.testing.assert_allclose(changed, first + 1.0, atol=1e-5)
+    assert len(list(tmp_path.glob("*.npy"))) == 4
+
+
+def test_weights_fingerprint_follows_the_weights(tiny, tiny_dir: Path) -> None:
+    _, model = tiny
+    _, same = load_teacher_classifier(str(tiny_dir))
+    assert weights_fingerprint(model) == weights_fingerprint(same)
+    with torch.no_grad():
+        same.bert.encoder.layer[0].attention.self.query.weight[0, 0] += 1e-3
+    assert weights_fingerprint(model) != weights_fingerprint(same)
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+
+def tiny_splits() -> Splits:
+    toxic = ["ты идиот", "что за бред, автор дебил", "заткнись уже", "урод ты"]
+    normal = ["спасибо за статью", "хороший день сегодня", "согласен с вами", "интересная мысль"]
+    frame = pd.DataFrame({"text": toxic + normal, "label": [1] * 4 + [0] * 4})
+    return Splits(train=frame, valid=frame.iloc[::-1].reset_index(drop=True), test=frame)
+
+
+def test_finetune_save_get_teacher_and_split_logits(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Mark the tiny model as a stand-in: the mark must survive fine-tuning and saving.
+    source = tmp_path / "source"
+    tokenizer, model = load_teacher_classifier(str(tiny_dir))
+    model.config.book_standin = True
+    model.save_pretrained(source)
+    tokenizer.save_pretrained(source)
+
+    config = BookConfig(data=None, teacher=str(source), small=True, root=tmp_path)
+    splits = tiny_splits()
+    tokenizer, model, history = finetune_teacher(config, splits, lr=1e-3, batch_size=4)
+    assert len(history.epochs) == 1  # small-data mode: one epoch
+    saved = config.artifact("teacher")
+    info = json.loads((saved / INFO_FILE).read_text())
+    assert info["source"] == str(source) and info["standin"] is True
+    assert info["max_length"] == teacher_max_length(config) == choose_max_length(
+        tokenizer, splits.train["text"].tolist())
+    assert info["train_seconds"] > 0 and len(info["history"]) == 1
+    assert is_standin(model)
+    fields = teacher_fields(config, model)
+    assert fields["standin"] is True and "stand-in" in fields["teacher"]
+
+    # Later chapters load what was saved instead of training again.
+    def no_training(*args, **kwargs):
+        raise AssertionError("get_teacher must reuse the saved teacher")
+
+    monkeypatch.setattr("helpers.teacher.finetune_teacher", no_training)
+    _, loaded = get_teacher(config, splits)
+    assert is_standin(loaded) and not loaded.training
+    assert weights_fingerprint(loaded) == weights_fingerprint(model)
+
+    logits = teacher_logits_for_splits(config, splits)
+    assert {k: v.shape for k, v in logits.items()} == {
+        "train": (8, 2), "valid": (8, 2), "test": (8, 2)}
+    # valid holds the training texts in reverse order: rows follow the texts.
+    np.testing.assert_allclose(logits["valid"], logits["train"][::-1], atol=1e-5)
+    assert len(list(config.artifact("teacher_cache").glob("*.npy"))) == 2  # train == test texts
+
+
+def test_get_teacher_retrains_for_another_source(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = BookConfig(data=None, teacher=str(tiny_dir), small=True, root=tmp_path)
+    saved = config.artifact("teacher")
+    saved.mkdir(parents=True)
+    (saved / INFO_FILE).write_text(json.dumps({"source": "some/other-model", "max_length": 8}))
+    called = []
+    monkeypatch.setattr("helpers.teacher.finetune_teacher",
+                        lambda config, splits: called.append(True) or ("tok", torch.nn.Linear(1, 1),
+                                                                        None))
+    get_teacher(config, tiny_splits())
+    assert called == [True]
