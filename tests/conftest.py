@@ -1,4 +1,4 @@
-"""Shared pytest fixtures. Tests and notebooks run in small-data mode unless told otherwise."""
+"""Shared pytest fixtures (small-data mode is set by the root ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
-# Before any test imports helpers.config: notebooks under nbmake inherit it too.
-os.environ.setdefault("BOOK_SMALL", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 # Where .ci/run finds the real rubert-tiny tokenizer and config (no weights) offline.

@@ -72,3 +72,19 @@ def measure_throughput(
             predict(batch)
         elapsed = time.perf_counter() - start
     return len(texts) / elapsed
+
+
+def measure_speed(
+    predict: Predict, latency_texts: Sequence[str], throughput_texts: Sequence[str],
+    threads: int = 1, warmup: int = 5, repeats: int = 1, batch_size: int = 64,
+) -> dict[str, float]:
+    """:func:`measure_latency` and :func:`measure_throughput` of one model, under one setting.
+
+    Returns ``latency_ms``, ``latency_p90_ms`` (batch 1) and ``texts_per_s`` (batch
+    ``batch_size``), so that every row of a comparison is measured by the same calls.
+    """
+    speed = measure_latency(predict, latency_texts, warmup=warmup, repeats=repeats,
+                            threads=threads)
+    speed["texts_per_s"] = measure_throughput(predict, throughput_texts, batch_size=batch_size,
+                                              threads=threads)
+    return speed
