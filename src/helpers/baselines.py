@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -120,13 +121,15 @@ def fit_evaluate_record(
     name: str, pipeline: Pipeline,
     train_texts: Sequence[str], train_labels: Sequence[int],
     test_texts: Sequence[str], test_labels: Sequence[int],
-    config: BookConfig | None = None, chapter: str = CHAPTER,
+    config: BookConfig | None = None, chapter: str = CHAPTER, **extra: Any,
 ) -> BaselineRun:
     """Fit ``pipeline``, score it on the test split, save it and record its row.
 
     ``train_seconds`` is the wall time of ``pipeline.fit`` alone (text preprocessing and any
     tuning are timed separately by the caller). The size is that of the pipeline (vectorizer
-    included) saved with joblib under ``config.artifact("baselines", ...)``.
+    included) saved with joblib under ``config.artifact("baselines", ...)``. ``extra`` goes into
+    the results row (e.g. ``preprocess="lemmas"``, which the comparison chapter needs to feed the
+    saved pipeline the same text).
     """
     config = config or get_config()
     start = time.perf_counter()
@@ -139,7 +142,8 @@ def fit_evaluate_record(
     size_mb = size_on_disk_mb(path)
     params = count_params(pipeline)
     record_result(name, chapter, metrics, config, params=params, size_mb=round(size_mb, 3),
-                  train_seconds=round(train_seconds, 2), teacher=None, standin=False)
+                  train_seconds=round(train_seconds, 2), teacher=None, standin=False,
+                  kind="sklearn", artifact=path, **extra)
     return BaselineRun(name, pipeline, metrics, proba, train_seconds, size_mb, params, path)
 
 

@@ -35,8 +35,14 @@ def record_result(
 
     ``metrics`` is what :func:`helpers.evaluation.evaluate` returned on the test split;
     ``extra`` holds the rest (``params``, ``size_mb``, ``train_seconds``, ``teacher``, ...).
+    ``kind`` ("sklearn", "bilstm", "transformers", ...) and ``artifact`` (the saved model) let
+    :func:`helpers.inference.load_classifier` load the model again; an ``artifact`` path is
+    stored relative to the artifacts folder, so the results move with it.
     """
     config = config or get_config()
+    if isinstance(extra.get("artifact"), Path):
+        extra["artifact"] = extra["artifact"].resolve().relative_to(
+            config.artifacts_dir.resolve()).as_posix()
     path = config.results_path
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []

@@ -66,7 +66,7 @@ def _unavailable(name_or_path: str, error: Exception) -> TeacherUnavailableError
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' load report and progress bar for one call, then restore them.
 
     Loading a pre-training checkpoint as a classifier reports the new classification head and
@@ -131,7 +131,7 @@ def make_standin_teacher(tokenizer_dir: str | Path, out_dir: str | Path, seed: i
         model = BertForPreTraining(config)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with _quiet_transformers():
+    with quiet_transformers():
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
     return out
@@ -149,7 +149,7 @@ def load_teacher_classifier(name_or_path: str, num_labels: int = 2) -> tuple[Any
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
             names = ({"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
                      if num_labels == len(LABELS) else {})
@@ -166,7 +166,7 @@ def load_teacher_mlm(name_or_path: str) -> tuple[Any, nn.Module]:
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
             model = AutoModelForMaskedLM.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
@@ -275,7 +275,7 @@ def finetune_teacher(
     )
     out = teacher_dir(config)
     out.mkdir(parents=True, exist_ok=True)
-    with _quiet_transformers():
+    with quiet_transformers():
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
     info = {

@@ -79,7 +79,8 @@ def pad_collate(pad_id: int) -> Callable[[list[dict]], Batch]:
     """A collate function that pads ``input_ids`` to the longest text of the batch."""
 
     def collate(items: list[dict]) -> Batch:
-        longest = max(len(item["input_ids"]) for item in items)
+        # At least one position, so a batch of empty texts still has a shape the models accept.
+        longest = max(1, *(len(item["input_ids"]) for item in items))
         ids = torch.full((len(items), longest), pad_id, dtype=torch.long)
         mask = torch.zeros((len(items), longest), dtype=torch.long)
         for row, item in enumerate(items):
