@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # The install cell CONTRIBUTING.md prescribes, identical in every notebook.
-INSTALL_CELL = '''import subprocess, sys
+INSTALL_CELL = '''import subprocess
+import sys
+
 REPO_URL = "https://github.com/distillation-book/rubert-toxic-distillation"
 if "google.colab" in sys.modules:  # Colab: install the book's helpers
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO_URL}"], check=True)'''

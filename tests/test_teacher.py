@@ -192,7 +192,7 @@ def test_choose_max_length_is_a_capped_percentile(tiny) -> None:
     assert lengths.min() >= 3  # [CLS] text [SEP]
     assert choose_max_length(tokenizer, TEXTS) == int(np.ceil(np.percentile(lengths, 95)))
     assert choose_max_length(tokenizer, TEXTS, cap=5) == 5
-    assert choose_max_length(tokenizer, TEXTS, percentile=0) == lengths.min()
+    assert choose_max_length(tokenizer, TEXTS, percentile=100) == lengths.max()
 
 
 def test_dynamic_padding_gives_the_same_logits_as_one_at_a_time(tiny) -> None:

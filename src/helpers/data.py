@@ -87,7 +87,9 @@ def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 3
     return dest
 
 
-def resolve_dataset_path(config: BookConfig | None = None, urls: tuple[str, ...] = DATA_URLS) -> Path:
+def resolve_dataset_path(
+    config: BookConfig | None = None, urls: tuple[str, ...] = DATA_URLS
+) -> Path:
     """Find the dataset: ``BOOK_DATA``, else the verified cache, else download into the cache."""
     config = config or get_config()
     if config.data is not None:
@@ -243,7 +245,9 @@ def split_dataset(
     return Splits(*(part.reset_index(drop=True) for part in (train, valid, test)))
 
 
-def subsample_splits(splits: Splits, sizes: dict[str, int] = SMALL_SIZES, seed: int = SEED) -> Splits:
+def subsample_splits(
+    splits: Splits, sizes: dict[str, int] = SMALL_SIZES, seed: int = SEED
+) -> Splits:
     """A stratified subset of each split, for small-data mode."""
 
     def take(frame: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -42,7 +42,7 @@ from .data import Splits
 from .evaluation import evaluate
 from .models import count_parameters, load_bilstm
 from .results import record_result, size_on_disk_mb
-from .teacher import INFO_FILE, MAX_LENGTH_CAP, quiet_transformers, choose_max_length, encode_texts
+from .teacher import INFO_FILE, MAX_LENGTH_CAP, choose_max_length, encode_texts, quiet_transformers
 from .text import Lemmatizer, preprocess_for_classical, russian_stop_words
 from .tokenization import encode_texts as bpe_encode
 from .tokenization import pad_id

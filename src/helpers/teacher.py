@@ -30,6 +30,7 @@ from torch import nn
 
 from .config import SEED, BookConfig, get_config
 from .data import Splits
+from .tokenization import choose_max_length as choose_length_from
 from .training import EncodedDataset, History, fit, make_loader, pick_device, predict_logits
 
 STANDIN_ATTR = "book_standin"
@@ -174,11 +175,6 @@ def load_teacher_mlm(name_or_path: str) -> tuple[Any, nn.Module]:
     return tokenizer, model
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameters (tied weights counted once)."""
-    return sum(p.numel() for p in model.parameters())
-
-
 # --------------------------------------------------------------------------- tokens and lengths
 
 
@@ -203,7 +199,7 @@ def choose_max_length(
     Longer texts are cut there. The few very long comments would otherwise set the cost of their
     whole batch, while the start of a comment usually carries its tone.
     """
-    return int(min(cap, np.ceil(np.percentile(token_lengths(tokenizer, texts), percentile))))
+    return choose_length_from(token_lengths(tokenizer, texts), percentile / 100, cap)
 
 
 def _dataset(tokenizer: Any, texts: Sequence[str], max_length: int,

@@ -129,7 +129,8 @@ class _LengthBatchSampler:
         self.epoch = 0
 
     def __iter__(self):
-        batches = length_batches(self.lengths, self.batch_size, self.shuffle, self.seed + self.epoch)
+        seed = self.seed + self.epoch
+        batches = length_batches(self.lengths, self.batch_size, self.shuffle, seed)
         self.epoch += 1
         return iter(batches)
 

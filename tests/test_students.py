@@ -1,0 +1,247 @@
+"""Tests of helpers.students on a tiny random BERT with the real rubert-tiny tokenizer."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+from helpers import students
+from helpers.data import Splits
+
+TOKENIZER_DIR = Path("/work/shared/models/rubert-tiny-tokenizer")
+pytestmark = pytest.mark.skipif(not TOKENIZER_DIR.is_dir(), reason="rubert-tiny tokenizer absent")
+
+# Invented sentences: frequent words repeat, "синхрофазотрон" appears once.
+FREQUENT = "Кошка спит на диване и мурлычет"
+TEXTS = [FREQUENT] * 7 + ["синхрофазотрон"]
+
+
+@pytest.fixture(scope="module")
+def teacher_tokenizer():
+    return AutoTokenizer.from_pretrained(str(TOKENIZER_DIR))
+
+
+@pytest.fixture(scope="module")
+def vocab(teacher_tokenizer, tmp_path_factory) -> students.PrunedVocab:
+    return students.prune_vocabulary(teacher_tokenizer, TEXTS,
+                                     tmp_path_factory.mktemp("vocab"), min_count=5)
+
+
+@pytest.fixture(scope="module")
+def teacher(teacher_tokenizer) -> BertForMaskedLM:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(teacher_tokenizer), hidden_size=32, num_hidden_layers=3,
+                        num_attention_heads=4, intermediate_size=48, max_position_embeddings=64)
+    return BertForMaskedLM(config).eval()
+
+
+def ids_of(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_pruning_keeps_specials_and_frequent_tokens_and_drops_rare(vocab, teacher_tokenizer):
+    kept = set(vocab.kept_ids.tolist())
+    assert set(teacher_tokenizer.all_special_ids) <= kept
+    assert set(ids_of(teacher_tokenizer, FREQUENT)) <= kept  # each seen 7 times
+    rare = set(ids_of(teacher_tokenizer, "синхрофазотрон")) - set(ids_of(teacher_tokenizer,
+                                                                          FREQUENT))
+    assert rare and not rare & kept
+    assert vocab.size == len(kept) == len(vocab.tokenizer)
+    # Specials keep their ids and tokens, casing is kept.
+    for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"):
+        expected = teacher_tokenizer.convert_tokens_to_ids(token)
+        assert vocab.tokenizer.convert_tokens_to_ids(token) == expected
+    # rubert-tiny is cased, and so must be the pruned tokenizer: lower-casing "Кошка" would give
+    # pieces of "кошка", which are not in the pruned vocabulary.
+    assert vocab.tokenizer.tokenize("Кошка") == teacher_tokenizer.tokenize("Кошка")
+    assert teacher_tokenizer.tokenize("Кошка") != teacher_tokenizer.tokenize("кошка")
+
+
+def test_counts_are_a_bincount_of_the_training_ids(vocab, teacher_tokenizer):
+    ids = [i for text in TEXTS for i in ids_of(teacher_tokenizer, text)]
+    expected = np.bincount(ids, minlength=len(teacher_tokenizer))
+    np.testing.assert_array_equal(vocab.counts, expected)
+
+
+def test_id_map_round_trip(vocab, teacher_tokenizer):
+    teacher_ids = torch.tensor(teacher_tokenizer(FREQUENT + " синхрофазотрон")["input_ids"])
+    student_ids = vocab.to_student(teacher_ids)
+    back = vocab.to_teacher(student_ids)
+    kept = torch.isin(teacher_ids, vocab.kept_ids)
+    assert torch.equal(back[kept], teacher_ids[kept])
+    assert (student_ids[~kept] == vocab.tokenizer.unk_token_id).all() and (~kept).any()
+
+
+def test_pruned_tokenizer_encodes_in_vocab_text_as_the_mapped_ids(vocab, teacher_tokenizer,
+                                                                  tmp_path):
+    teacher_ids = torch.tensor(teacher_tokenizer(FREQUENT)["input_ids"])
+    assert vocab.tokenizer(FREQUENT)["input_ids"] == vocab.to_student(teacher_ids).tolist()
+    # The saved tokenizer loads back with AutoTokenizer and encodes the same way.
+    reloaded = AutoTokenizer.from_pretrained(str(vocab.folder))
+    assert reloaded(FREQUENT)["input_ids"] == vocab.tokenizer(FREQUENT)["input_ids"]
+
+
+def test_unk_share_counts_unknown_tokens(vocab, teacher_tokenizer):
+    assert students.unk_share(vocab.tokenizer, [FREQUENT]) == 0.0
+    assert students.unk_share(teacher_tokenizer, [FREQUENT]) == 0.0
+    assert students.dropped_token_share(vocab, teacher_tokenizer, [FREQUENT]) == 0.0
+    assert students.dropped_token_share(vocab, teacher_tokenizer, ["синхрофазотрон"]) == 1.0
+
+
+def test_embedding_initialisation_copies_the_kept_rows_and_first_columns(vocab, teacher):
+    student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=16,
+                                         max_position_embeddings=40)
+    t, s = teacher.state_dict(), student.state_dict()
+    kept = vocab.kept_ids
+    word = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(s[word], t[word][kept, :16])
+    assert torch.equal(student.cls.predictions.decoder.weight, t[word][kept, :16])  # tied
+    assert torch.equal(s["bert.embeddings.position_embeddings.weight"],
+                       t["bert.embeddings.position_embeddings.weight"][:40, :16])
+    assert torch.equal(s["bert.embeddings.token_type_embeddings.weight"],
+                       t["bert.embeddings.token_type_embeddings.weight"][:, :16])
+    assert torch.equal(s["bert.embeddings.LayerNorm.weight"],
+                       t["bert.embeddings.LayerNorm.weight"][:16])
+    assert torch.equal(s["cls.predictions.bias"], t["cls.predictions.bias"][kept])
+    assert torch.equal(s["cls.predictions.transform.dense.weight"],
+                       t["cls.predictions.transform.dense.weight"][:16, :16])
+    # Row s of the student is the teacher's row kept_ids[s], not some other row.
+    row = 7
+    assert torch.equal(s[word][row], t[word][kept[row], :16])
+    random = students.make_tiny_student(teacher, vocab, from_teacher=False, hidden_size=16,
+                                        num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=16)
+    assert not torch.equal(random.state_dict()[word], t[word][kept, :16])
+
+
+def test_layer_subset_student_copies_the_chosen_layers(vocab, teacher):
+    student = students.make_layer_subset_student(teacher, vocab, teacher_layers=(0, 2))
+    assert student.config.num_hidden_layers == 2
+    for mine, theirs in ((0, 0), (1, 2)):
+        a = student.bert.encoder.layer[mine].state_dict()
+        b = teacher.bert.encoder.layer[theirs].state_dict()
+        assert all(torch.equal(a[name], b[name]) for name in a)
+    a, b = student.bert.encoder.layer[1].state_dict(), teacher.bert.encoder.layer[1].state_dict()
+    assert not all(torch.equal(a[name], b[name]) for name in a)
+    word = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(student.state_dict()[word], teacher.state_dict()[word][vocab.kept_ids])
+
+
+def test_masked_token_kl_matches_a_hand_computation():
+    student = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])  # (batch 1, length 2, vocab 2)
+    teacher = torch.tensor([[[5.0, -5.0], [0.0, math.log(3.0)]]])
+    labels = torch.tensor([[students.IGNORE, 1]])  # only position 1 is masked
+    # Position 1 at T = 1: teacher p = (1/4, 3/4), student q = softmax(1, 0) = (e, 1) / (e + 1).
+    p = torch.tensor([0.25, 0.75])
+    q = torch.tensor([math.e, 1.0]) / (math.e + 1)
+    expected = float((p * (p / q).log()).sum())
+    got = students.masked_token_kl(student, teacher, labels, temperature=1.0)
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+    # T = 2 divides the logits by 2 and multiplies the KL by 4.
+    p2 = torch.softmax(torch.tensor([0.0, math.log(3.0)]) / 2, -1)
+    q2 = torch.softmax(torch.tensor([1.0, 0.0]) / 2, -1)
+    expected2 = 4 * float((p2 * (p2 / q2).log()).sum())
+    assert students.masked_token_kl(student, teacher, labels, 2.0).item() == pytest.approx(
+        expected2, rel=1e-5)
+
+
+def test_cls_embedding_loss_matches_a_hand_value():
+    student = torch.tensor([[3.0, 0.0], [0.0, 2.0]])
+    teacher = torch.tensor([[1.0, 1.0], [0.0, 5.0]])
+    # Row 1: |(1, 0) - (1, 1)/sqrt 2|^2 = 2 - sqrt 2; row 2: identical directions, 0.
+    expected = (2 - math.sqrt(2)) / 2
+    assert students.cls_embedding_loss(student, teacher).item() == pytest.approx(expected)
+
+
+def test_hidden_cosine_loss_skips_padding():
+    student = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [7.0, 7.0]]])
+    teacher = torch.tensor([[[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert students.hidden_cosine_loss(student, teacher, mask).item() == pytest.approx(0.5)
+
+
+def test_masking_is_dynamic_and_never_touches_special_tokens(vocab):
+    tok = vocab.tokenizer
+    special = torch.tensor(tok.all_special_ids)
+    regular = torch.arange(vocab.size)[~torch.isin(torch.arange(vocab.size), special)]
+    row = tok(FREQUENT)["input_ids"]
+    ids = torch.tensor([row + [tok.pad_token_id] * 3, [tok.cls_token_id, tok.unk_token_id]
+                        + row[1:] + [tok.pad_token_id] * 2])
+    ids = ids.repeat(200, 1)
+    generator = torch.Generator().manual_seed(0)
+    masked1, labels1 = students.mask_tokens(ids, special, tok.mask_token_id, regular, 0.15,
+                                            generator)
+    masked2, labels2 = students.mask_tokens(ids, special, tok.mask_token_id, regular, 0.15,
+                                            generator)
+    assert not torch.equal(labels1, labels2)
+    is_special = torch.isin(ids, special)
+    for masked, labels in ((masked1, labels1), (masked2, labels2)):
+        chosen = labels != students.IGNORE
+        assert not (chosen & is_special).any()
+        assert torch.equal(masked[is_special], ids[is_special])
+        assert torch.equal(labels[chosen], ids[chosen])
+        assert torch.equal(masked[~chosen], ids[~chosen])  # unchosen positions never change
+        share = chosen.sum() / (~is_special).sum()
+        assert 0.1 < share < 0.2
+        replaced = masked[chosen]
+        mask_share = (replaced == tok.mask_token_id).float().mean()
+        assert 0.7 < mask_share < 0.9
+        assert not torch.isin(replaced[replaced != tok.mask_token_id], special).any()
+
+
+def test_pretraining_with_the_article_recipe_lowers_the_loss_and_leaves_the_teacher(vocab,
+                                                                                   teacher):
+    # A 32-wide teacher whose vocabulary is the full tokenizer's; the student pruned as above.
+    student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=16,
+                                         max_position_embeddings=64)
+    budget = students.StudentBudget(pretrain_steps=30, pretrain_batch_size=8,
+                                    pretrain_max_length=32, pretrain_lr=3e-3, head_epochs=1,
+                                    head_batch_size=8, head_max_length=32, head_lr=1e-3)
+    loader = students.pretrain_loader(vocab, [FREQUENT] * 32, budget)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    history = students.pretrain_student(student, loader, vocab, steps=30, lr=3e-3,
+                                        recipe=students.ARTICLE_RECIPE, teacher=teacher,
+                                        log_every=10)
+    frame = history.to_frame()
+    assert list(frame.index) == [10, 20, 30]
+    assert {"mlm", "kl", "cls"} <= set(frame.columns)
+    assert frame["mlm"].iloc[-1] < frame["mlm"].iloc[0]
+    assert history.adapter is not None and history.adapter.out_features == 32
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+    with pytest.raises(ValueError, match="needs a teacher"):
+        students.pretrain_student(student, loader, vocab, steps=1, lr=1e-3,
+                                  recipe=students.DISTILBERT_RECIPE)
+
+
+def test_teacher_vocab_logits_equal_the_full_head_at_kept_ids(vocab, teacher):
+    hidden = torch.randn(5, 32)
+    full = teacher.cls(hidden)[:, vocab.kept_ids]
+    torch.testing.assert_close(students.teacher_vocab_logits(teacher, hidden, vocab.kept_ids),
+                               full)
+
+
+def test_classifier_head_trains_saves_and_reloads(vocab, teacher, tmp_path):
+    student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=16,
+                                         max_position_embeddings=64)
+    history = students.PretrainHistory(students.MLM_ONLY, seconds=1.5)
+    frame = pd.DataFrame({"text": [FREQUENT, "синхрофазотрон"] * 6, "label": [0, 1] * 6})
+    splits = Splits(frame, frame.iloc[:4], frame.iloc[:6])
+    run = students.train_classifier_head(
+        "test student", student, history, vocab.tokenizer, splits, tmp_path / "s",
+        max_length=16, batch_size=4, epochs=1, lr=1e-3)
+    assert run.test_proba.shape == (6,)
+    assert run.train_seconds == pytest.approx(1.5 + run.head.seconds)
+    assert run.size_mb > 0 and run.params == students.count_parameters(run.model)
+    tokenizer, model = students.load_student(tmp_path / "s")
+    assert len(tokenizer) == vocab.size
+    for name, value in run.model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value)
