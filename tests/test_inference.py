@@ -171,6 +171,29 @@ def test_bilstm_predictor(tmp_path: Path) -> None:
     np.testing.assert_allclose(proba, expected, atol=1e-6)
 
 
+def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None:
+    """Chapter 4's rows carry what chapter 6 needs to load the saved student and measure it."""
+    from helpers.distill import article_loss_fn, record_student, train_student
+    from helpers.evaluation import evaluate
+    from helpers.results import load_results
+
+    config = tiny_config(tmp_path)
+    splits = toy_splits()
+    tokenizer = train_bpe_tokenizer(splits.train["text"], vocab_size=300)
+    teacher_logits = np.where(splits.train["label"].to_numpy()[:, None] == 1, [-2.0, 2.0],
+                              [2.0, -2.0])
+    run = train_student(config, splits, tokenizer, article_loss_fn(0.5), teacher_logits,
+                        name="student", label="MSE", epochs=1, max_length=24,
+                        embedding_dim=16, hidden_size=16)
+    record_student(config, "BiLSTM distilled", run, "04", None)
+    row = load_results(config).set_index("model").loc["BiLSTM distilled"]
+    assert row["kind"] == "bilstm" and row["teacher"] is None and not row["standin"]
+    classifier = load_classifier(config, {**row.to_dict(), "model": "BiLSTM distilled"})
+    proba = check_predictor(classifier, splits.test["text"].tolist())
+    # What chapter 6 times is what chapter 4 scored.
+    assert evaluate(splits.test["label"], proba)["f1"] == pytest.approx(run.test["f1"])
+
+
 def test_transformers_predictor_uses_the_stored_max_length(tmp_path: Path) -> None:
     config = tiny_config(tmp_path)
     folder = tiny_bert_folder(config.artifacts_dir / "teacher")

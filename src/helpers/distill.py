@@ -252,14 +252,22 @@ def plot_valid_f1(runs: Sequence[StudentRun], title: str = "", ax=None):
 
 
 def record_student(
-    config: BookConfig, model_name: str, run: StudentRun, chapter: str, teacher_model: Any,
+    config: BookConfig, model_name: str, run: StudentRun, chapter: str, teacher_model: Any | None,
     **extra: Any,
 ) -> dict[str, Any]:
     """Record a student's test figures, size, time and teacher with
-    :func:`helpers.results.record_result`."""
+    :func:`helpers.results.record_result`.
+
+    The row carries ``kind="bilstm"`` and the saved folder as ``artifact``, so that chapter 6 can
+    load the student again (:func:`helpers.inference.load_classifier`) and time it. With
+    ``teacher_model=None`` (the no-teacher twin) the row says ``teacher=None``.
+    """
     from .teacher import teacher_fields
 
+    teacher = (teacher_fields(config, teacher_model) if teacher_model is not None
+               else {"teacher": None, "standin": False})
     return record_result(
         model_name, chapter, run.test, config, params=run.params, size_mb=run.size_mb,
-        train_seconds=run.seconds, **teacher_fields(config, teacher_model), **extra,
+        train_seconds=run.seconds, kind="bilstm", artifact=bilstm_folder(config, run.name),
+        **teacher, **extra,
     )
