@@ -357,9 +357,7 @@ def run_chain(
             epochs=default_epochs(config), max_length=max_length, **bilstm_kwargs,
         )
         record_student(config, "BiLSTM distilled", student, CHAPTER, teacher_model,
-                       kind="bilstm", alpha=distill_alpha,
-                       artifact=bilstm_folder(config, name).relative_to(
-                           config.artifacts_dir).as_posix())
+                       alpha=distill_alpha)
         models.append("BiLSTM distilled")
 
     results = load_results(config)
