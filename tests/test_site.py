@@ -1,0 +1,202 @@
+"""The rendered book, checked as a reader sees it: served on localhost, opened in headless Chromium.
+
+The site is built with ``jupyter-book build`` (executing every notebook, in small-data mode under
+the tests) into a temporary folder, or taken from ``--site DIR`` (e.g. ``--site _build/html`` to
+check the full-data build). Every page of ``_toc.yml`` must load, show its title, and every chapter
+must show at least one figure that the browser actually decoded; the comparison chapter and the
+results page must show their tables. These tests run after every other test (see ``conftest.py``):
+building the book executes the notebooks again and reuses what they left in ``artifacts/``.
+
+Chromium and its driver come from Debian's packages ``chromium`` and ``chromium-driver``
+(``.ci/run`` installs them). Without them the tests are skipped on a reader's machine and fail in
+CI.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+COLAB = "https://colab.research.google.com/github/distillation-book/rubert-toxic-distillation/blob/main"
+
+pytestmark = pytest.mark.site
+
+
+def toc_pages() -> list[str]:
+    """Every page of the book's table of contents, root first, without file suffixes."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part["chapters"]]
+    return [str(Path(page).with_suffix("")) for page in pages]
+
+
+def notebook_title(page: str) -> str:
+    """The title a chapter's first cell gives it (``# 4. Distilling BERT into a BiLSTM``)."""
+    notebook = json.loads((ROOT / f"{page}.ipynb").read_text(encoding="utf-8"))
+    return "".join(notebook["cells"][0]["source"]).lstrip("# ").strip()
+
+
+PAGES = toc_pages()
+CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
+
+
+def find_browser() -> tuple[str, str]:
+    """Paths of Chromium and ChromeDriver; skip (fail in CI) when they are not installed."""
+    browser = next((path for name in CHROMIUM if (path := shutil.which(name))), None)
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    message = ("headless Chromium and ChromeDriver are needed to check the rendered book: "
+               "`apt-get install chromium chromium-driver` (Debian/Ubuntu)")
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rendered book's html folder: ``--site DIR``, else a fresh ``jupyter-book build``."""
+    given = request.config.getoption("--site")
+    if given:
+        html = Path(given).resolve()
+        assert (html / "index.html").is_file(), f"--site {given}: no index.html there"
+        return html
+    find_browser()  # no point in building a site no browser can open
+    out = tmp_path_factory.mktemp("book")
+    # The console script installed beside this Python (jupyter_book has no ``__main__``).
+    command = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    build = subprocess.run([command, "build", str(ROOT), "--path-output", str(out)],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert build.returncode == 0, f"jupyter-book build failed:\n{build.stdout[-4000:]}\n" \
+                                  f"{build.stderr[-4000:]}"
+    return out / "_build" / "html"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
+@pytest.fixture(scope="session")
+def server(site: Path) -> Iterator[str]:
+    """The site served on a free port of localhost, for the duration of the tests."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(server: str) -> Iterator[object]:
+    """Headless Chromium driven by Selenium, with no network beyond localhost."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = find_browser()
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1024"):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    chrome.set_page_load_timeout(60)
+    yield chrome
+    chrome.quit()
+
+
+def open_page(browser, server: str, page: str) -> None:
+    """Load a page and wait until the document and its images have finished loading."""
+    browser.get(f"{server}/{page}.html")
+    browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "if (document.readyState === 'complete') { done(); }"
+        "else { window.addEventListener('load', () => done()); }"
+    )
+
+
+def decoded_output_images(browser) -> list[str]:
+    """Sources of the cell-output images that the browser decoded (a broken image has width 0)."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output img, .output img'))"
+        ".filter(img => img.complete && img.naturalWidth > 0).map(img => img.src);"
+    )
+
+
+def table_rows(browser) -> list[int]:
+    """Body rows of each data table (pandas' html tables) on the page."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('table.dataframe'))"
+        ".map(t => t.querySelectorAll('tbody tr').length);"
+    )
+
+
+def test_every_toc_page_is_in_the_built_site(site: Path) -> None:
+    missing = [page for page in PAGES if not (site / f"{page}.html").is_file()]
+    assert not missing, f"pages of _toc.yml missing from {site}: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_loads_with_its_title(browser, server: str, page: str) -> None:
+    open_page(browser, server, page)
+    heading = browser.execute_script(
+        "const h = document.querySelector('main h1, article h1');"
+        "return h ? h.textContent : null;"
+    )
+    assert heading, f"{page}: no h1 heading (page not rendered?)"
+    heading = re.sub(r"[#¶\s]+$", "", heading.strip())
+    if page in CHAPTERS:
+        assert heading == notebook_title(page)
+    assert heading.split()[-1] in browser.title
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_shows_figures_outputs_and_colab_link(browser, server: str, page: str) -> None:
+    open_page(browser, server, page)
+    images = decoded_output_images(browser)
+    assert images, f"{page}: no figure from the notebook's outputs was displayed"
+    outputs = browser.execute_script("return document.querySelectorAll('.cell_output').length;")
+    assert outputs >= 3, f"{page}: only {outputs} cell outputs: was the notebook executed?"
+    links = browser.execute_script(
+        "return Array.from(document.querySelectorAll('a')).map(a => a.href);")
+    assert f"{COLAB}/{page}.ipynb" in links, f"{page}: no Open-in-Colab link to the notebook"
+    errors = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output .output.traceback')).length;")
+    assert errors == 0, f"{page}: an output shows a traceback"
+
+
+def test_results_page_shows_the_final_table(browser, server: str, site: Path) -> None:
+    open_page(browser, server, "results")
+    rows = table_rows(browser)
+    assert rows and max(rows) >= 5, f"results page: tables with {rows} rows"
+    text = browser.find_element("tag name", "main").text
+    for model in ("char_ngram_logreg", "BiLSTM", "rubert-tiny teacher", "tiny BERT"):
+        assert model in text, f"results page: no row for {model!r}"
+
+
+def test_comparison_chapter_shows_the_table_and_the_tradeoff_plot(browser, server: str) -> None:
+    page = next(page for page in CHAPTERS if page.startswith("notebooks/06"))
+    open_page(browser, server, page)
+    rows = table_rows(browser)
+    assert len(rows) >= 4 and max(rows) >= 10, f"{page}: tables with {rows} rows"
+    text = browser.find_element("tag name", "main").text
+    for column in ("latency_ms", "texts_per_s", "size_mb", "average_precision"):
+        assert column in text, f"{page}: the comparison table has no {column!r} column"
