@@ -125,6 +125,21 @@ def test_tradeoffs_and_step_gains_are_computed_from_the_table() -> None:
     assert tradeoffs(pd.DataFrame()).empty
 
 
+def test_ratios_over_noise_sized_changes_are_left_empty() -> None:
+    """Two models of one architecture differ by bytes and timing jitter: no F1 'per MB' for that."""
+    table = pd.DataFrame({"f1": [0.65, 0.72, 0.80], "latency_ms": [4.57, 4.50, 6.0],
+                          "size_mb": [11.0135, 11.01351, 14.3]},
+                         index=["twin", "distilled", "bigger"])
+    steps = step_gains(table, {"distil": ("twin", "distilled"), "grow": ("twin", "bigger")})
+    assert np.isnan(steps.loc["distil", "dF1 per MB"])
+    assert np.isnan(steps.loc["distil", "dF1 per ms"])
+    assert steps.loc["grow", "dF1 per MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
+    assert steps.loc["grow", "dF1 per ms"] == pytest.approx(0.15 / (6.0 - 4.57))
+    out = tradeoffs(table, reference="twin")
+    assert np.isnan(out.loc["distilled", "dF1 per extra MB"])
+    assert out.loc["bigger", "dF1 per extra MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
+
+
 def test_update_row_and_results_page(tmp_path: Path) -> None:
     config = _two_model_config(tmp_path)
     update_row(config, "BiLSTM", latency_ms=1.5)

@@ -162,6 +162,19 @@ def record_speed(config: BookConfig, table: pd.DataFrame) -> None:
                    benchmark_threads=int(table.attrs.get("threads", THREADS)))
 
 
+# Changes smaller than these are noise (timing jitter, a few bytes of saved metadata), not a price:
+# a ratio over them is left empty rather than printed as a huge number.
+MIN_LATENCY_CHANGE_MS = 0.1
+MIN_SIZE_CHANGE_MB = 0.01
+
+
+def _per(gain: pd.Series | float, change: pd.Series | float, floor: float):
+    """``gain / change`` where ``|change|`` reaches ``floor``, else NaN (series or scalars)."""
+    if isinstance(change, pd.Series):
+        return (gain / change).where(change.abs() >= floor)
+    return gain / change if abs(change) >= floor else np.nan
+
+
 def tradeoffs(table: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
     """F1 per millisecond and per MB of every model, and what it buys over ``reference``.
 
@@ -182,8 +195,8 @@ def tradeoffs(table: pd.DataFrame, reference: str | None = None) -> pd.DataFrame
     extra_ms = table["latency_ms"] - ref["latency_ms"]
     extra_mb = table["size_mb"] - ref["size_mb"]
     gain = table["f1"] - ref["f1"]
-    out["dF1 per extra ms"] = (gain / extra_ms).where(extra_ms > 0)
-    out["dF1 per extra MB"] = (gain / extra_mb).where(extra_mb > 0)
+    out["dF1 per extra ms"] = _per(gain, extra_ms, MIN_LATENCY_CHANGE_MS).where(extra_ms > 0)
+    out["dF1 per extra MB"] = _per(gain, extra_mb, MIN_SIZE_CHANGE_MB).where(extra_mb > 0)
     f1, ms = table["f1"].to_numpy(), table["latency_ms"].to_numpy()
     out["pareto"] = [not np.any((f1 >= f1[i]) & (ms <= ms[i]) & ((f1 > f1[i]) | (ms < ms[i])))
                      for i in range(len(table))]
@@ -195,7 +208,9 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
 
     ``steps`` maps a step's label to ``(before, after)`` model names; steps whose models are not
     in ``table`` are left out. ``dF1 per ms`` and ``dF1 per MB`` divide the F1 change by the
-    latency and size change (a compression step has negative changes: F1 lost per ms saved).
+    latency and size change (a compression step has negative changes: F1 lost per ms saved);
+    they are empty where the change is below :data:`MIN_LATENCY_CHANGE_MS` or
+    :data:`MIN_SIZE_CHANGE_MB` (two models of the same architecture differ by noise only).
     """
     rows = {}
     for label, (before, after) in steps.items():
@@ -205,8 +220,8 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
         d_f1, d_ms, d_mb = a["f1"] - b["f1"], a["latency_ms"] - b["latency_ms"], \
             a["size_mb"] - b["size_mb"]
         rows[label] = {"from": before, "to": after, "dF1": d_f1, "d latency ms": d_ms,
-                       "d size MB": d_mb, "dF1 per ms": d_f1 / d_ms if d_ms else np.nan,
-                       "dF1 per MB": d_f1 / d_mb if d_mb else np.nan}
+                       "d size MB": d_mb, "dF1 per ms": _per(d_f1, d_ms, MIN_LATENCY_CHANGE_MS),
+                       "dF1 per MB": _per(d_f1, d_mb, MIN_SIZE_CHANGE_MB)}
     columns = ["from", "to", "dF1", "d latency ms", "d size MB", "dF1 per ms", "dF1 per MB"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
