@@ -33,6 +33,10 @@ from .training import History
 UNLABELLED = -1
 """Label of a row that has no gold label (an augmented text labelled by the teacher only)."""
 
+NO_TEACHER_TWIN = "BiLSTM, no teacher (chapter 4 budget)"
+"""Results-file name of chapter 4's BiLSTM trained without the teacher on the students' budget:
+the row chapter 6 measures each distilled BiLSTM against."""
+
 LossFn = Callable[[torch.Tensor, dict], torch.Tensor]
 
 
