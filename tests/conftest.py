@@ -30,6 +30,6 @@ def standin_teacher_dir(
     tmp_path_factory: pytest.TempPathFactory, rubert_tokenizer_dir: Path
 ) -> Path:
     """A stand-in teacher (random rubert-tiny-shaped BertForPreTraining plus the real tokenizer)."""
-    from helpers.teacher import make_standin_teacher
+    from helpers.standin import make_standin_teacher
 
     return make_standin_teacher(rubert_tokenizer_dir, tmp_path_factory.mktemp("standin-teacher"))

@@ -15,8 +15,8 @@ from helpers.augment import (
     split_token,
     student_view,
 )
-from helpers.distill import UNLABELLED, article_loss_fn
-from helpers.training import EncodedDataset, pad_collate
+from helpers.batching import EncodedDataset, pad_collate
+from helpers.losses import UNLABELLED, article_loss_fn
 
 # Sentences written for these tests (not from the dataset).
 CORPUS = [

@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+from toy import toy_corpus
 
 from helpers.baselines import (
-    count_params,
-    fit_evaluate_record,
+    fit_baseline,
     make_article_pipeline,
     make_char_ngram_pipeline,
-    summary_table,
     tune_char_ngram_c,
 )
+from helpers.benchmark import count_parameters
 from helpers.config import get_config
-from helpers.results import load_results
-
-TOXIC = ["дурак", "идиот", "тупой", "дебил", "урод"]
-NORMAL = ["спасибо", "интересно", "хороший", "статья", "согласен"]
-FILLER = ["это", "очень", "просто", "вот", "сегодня", "опять", "пост", "автор"]
+from helpers.results import load_results, record_result
 
 
 def corpus(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Texts made of filler words plus one or two class words; toxic ones get typos sometimes."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        label = i % 3 == 0
-        words = rng.sample(FILLER, 3) + rng.sample(TOXIC if label else NORMAL, 2)
-        if label and rng.random() < 0.3:
-            words[-1] = words[-1][:-1] + "*"  # an obfuscated ending
-        rng.shuffle(words)
-        texts.append(" ".join(words))
-        labels.append(int(label))
-    return texts, np.array(labels)
+    """The shared toy corpus as texts and labels (one class word decides the label)."""
+    frame = toy_corpus(n, seed)
+    return frame["text"].tolist(), frame["label"].to_numpy()
 
 
 @pytest.fixture
@@ -48,27 +34,28 @@ def config(tmp_path: Path):
 def test_pipelines_beat_chance(make, config) -> None:
     train_texts, train_labels = corpus(150, seed=1)
     test_texts, test_labels = corpus(60, seed=2)
-    run = fit_evaluate_record("model", make(seed=0), train_texts, train_labels, test_texts,
-                              test_labels, config)
+    run = fit_baseline("model", make(seed=0), train_texts, train_labels, test_texts,
+                       test_labels, config)
     # Chance (predicting "toxic" at random) gives F1 ≈ 0.4 on a one-third toxic split.
     assert run.metrics["f1"] > 0.8
     assert run.metrics["average_precision"] > 0.8
     assert run.test_proba.shape == (60,)
     assert run.path.is_file() and run.size_mb > 0
-    assert run.params == count_params(run.pipeline) > 0
+    assert run.params == count_parameters(run.pipeline) > 0
+    record_result(config, "model", "01", **run.as_result(), preprocess="raw")
     row = load_results(config).set_index("model").loc["model"]
-    assert row["f1"] == run.metrics["f1"]
-    assert row["teacher"] is None and row["chapter"] == "01_classical_baselines"
+    assert row["f1"] == run.metrics["f1"] and row["size_mb"] == round(run.size_mb, 3)
+    assert row["teacher"] is None and row["chapter"] == "01" and row["kind"] == "sklearn"
 
 
-def test_count_params() -> None:
+def test_count_parameters() -> None:
     texts, labels = corpus(60, seed=3)
     logreg = make_char_ngram_pipeline(seed=0).fit(texts, labels)
     n_features = len(logreg.named_steps["tfidf"].vocabulary_)
-    assert count_params(logreg) == n_features + 1
+    assert count_parameters(logreg) == n_features + 1
     forest = make_article_pipeline(seed=0, n_estimators=3).fit(texts, labels)
     nodes = [t.tree_.node_count for t in forest.named_steps["forest"].estimators_]
-    assert len(nodes) == 3 and count_params(forest) == sum(nodes)
+    assert len(nodes) == 3 and count_parameters(forest) == sum(nodes)
 
 
 def test_same_seed_same_forest() -> None:
@@ -87,12 +74,3 @@ def test_tune_uses_validation_and_returns_a_grid_value() -> None:
     assert best == table["valid_f1"].idxmax()
     # Heavy regularisation predicts (almost) nobody toxic at 0.5; C=10 separates the classes.
     assert best == 10.0 and table.loc[10.0, "valid_f1"] > table.loc[0.01, "valid_f1"]
-
-
-def test_summary_table(config) -> None:
-    texts, labels = corpus(60, seed=8)
-    run = fit_evaluate_record("lr", make_char_ngram_pipeline(), texts, labels, texts, labels,
-                              config)
-    table = summary_table([run])
-    assert list(table.index) == ["lr"]
-    assert {"f1", "macro_f1", "average_precision", "params", "size_mb"} <= set(table.columns)

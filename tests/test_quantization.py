@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_inference import TEXTS, tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 from torch import nn
+from toy import TEXTS, tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 
-from helpers.inference import load_bilstm_classifier, load_transformers_classifier
+from helpers.classifiers import load_bilstm_classifier, load_transformers_classifier
 from helpers.quantization import (
     DEPRECATED,
     DEPRECATION_NOTE,

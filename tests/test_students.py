@@ -11,11 +11,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-from helpers import students
+from helpers import benchmark, budgets, losses, pretraining, pruning, students
+from helpers.classifiers import load_transformers_classifier
 from helpers.data import Splits
-
-TOKENIZER_DIR = Path("/work/shared/models/rubert-tiny-tokenizer")
-pytestmark = pytest.mark.skipif(not TOKENIZER_DIR.is_dir(), reason="rubert-tiny tokenizer absent")
 
 # Invented sentences: frequent words repeat, "синхрофазотрон" appears once.
 FREQUENT = "Кошка спит на диване и мурлычет"
@@ -23,13 +21,13 @@ TEXTS = [FREQUENT] * 7 + ["синхрофазотрон"]
 
 
 @pytest.fixture(scope="module")
-def teacher_tokenizer():
-    return AutoTokenizer.from_pretrained(str(TOKENIZER_DIR))
+def teacher_tokenizer(rubert_tokenizer_dir: Path):
+    return AutoTokenizer.from_pretrained(str(rubert_tokenizer_dir))
 
 
 @pytest.fixture(scope="module")
-def vocab(teacher_tokenizer, tmp_path_factory) -> students.PrunedVocab:
-    return students.prune_vocabulary(teacher_tokenizer, TEXTS,
+def vocab(teacher_tokenizer, tmp_path_factory) -> pruning.PrunedVocab:
+    return pruning.prune_vocabulary(teacher_tokenizer, TEXTS,
                                      tmp_path_factory.mktemp("vocab"), min_count=5)
 
 
@@ -88,10 +86,10 @@ def test_pruned_tokenizer_encodes_in_vocab_text_as_the_mapped_ids(vocab, teacher
 
 
 def test_unk_share_counts_unknown_tokens(vocab, teacher_tokenizer):
-    assert students.unk_share(vocab.tokenizer, [FREQUENT]) == 0.0
-    assert students.unk_share(teacher_tokenizer, [FREQUENT]) == 0.0
-    assert students.dropped_token_share(vocab, teacher_tokenizer, [FREQUENT]) == 0.0
-    assert students.dropped_token_share(vocab, teacher_tokenizer, ["синхрофазотрон"]) == 1.0
+    assert pruning.unk_share(vocab.tokenizer, [FREQUENT]) == 0.0
+    assert pruning.unk_share(teacher_tokenizer, [FREQUENT]) == 0.0
+    assert pruning.dropped_token_share(vocab, teacher_tokenizer, [FREQUENT]) == 0.0
+    assert pruning.dropped_token_share(vocab, teacher_tokenizer, ["синхрофазотрон"]) == 1.0
 
 
 def test_embedding_initialisation_copies_the_kept_rows_and_first_columns(vocab, teacher):
@@ -134,22 +132,23 @@ def test_layer_subset_student_copies_the_chosen_layers(vocab, teacher):
     assert torch.equal(student.state_dict()[word], teacher.state_dict()[word][vocab.kept_ids])
 
 
-def test_masked_token_kl_matches_a_hand_computation():
+def test_token_kl_at_masked_positions_matches_a_hand_computation():
     student = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]])  # (batch 1, length 2, vocab 2)
     teacher = torch.tensor([[[5.0, -5.0], [0.0, math.log(3.0)]]])
-    labels = torch.tensor([[students.IGNORE, 1]])  # only position 1 is masked
+    labels = torch.tensor([[losses.IGNORE, 1]])  # only position 1 is masked
     # Position 1 at T = 1: teacher p = (1/4, 3/4), student q = softmax(1, 0) = (e, 1) / (e + 1).
     p = torch.tensor([0.25, 0.75])
     q = torch.tensor([math.e, 1.0]) / (math.e + 1)
     expected = float((p * (p / q).log()).sum())
-    got = students.masked_token_kl(student, teacher, labels, temperature=1.0)
+    chosen = labels != losses.IGNORE  # what the pretraining step does: masked positions only
+    got = losses.soft_target_kl(student[chosen], teacher[chosen], temperature=1.0)
     assert got.item() == pytest.approx(expected, rel=1e-5)
     # T = 2 divides the logits by 2 and multiplies the KL by 4.
     p2 = torch.softmax(torch.tensor([0.0, math.log(3.0)]) / 2, -1)
     q2 = torch.softmax(torch.tensor([1.0, 0.0]) / 2, -1)
     expected2 = 4 * float((p2 * (p2 / q2).log()).sum())
-    assert students.masked_token_kl(student, teacher, labels, 2.0).item() == pytest.approx(
-        expected2, rel=1e-5)
+    got2 = losses.soft_target_kl(student[chosen], teacher[chosen], 2.0)
+    assert got2.item() == pytest.approx(expected2, rel=1e-5)
 
 
 def test_cls_embedding_loss_matches_a_hand_value():
@@ -157,14 +156,14 @@ def test_cls_embedding_loss_matches_a_hand_value():
     teacher = torch.tensor([[1.0, 1.0], [0.0, 5.0]])
     # Row 1: |(1, 0) - (1, 1)/sqrt 2|^2 = 2 - sqrt 2; row 2: identical directions, 0.
     expected = (2 - math.sqrt(2)) / 2
-    assert students.cls_embedding_loss(student, teacher).item() == pytest.approx(expected)
+    assert losses.cls_embedding_loss(student, teacher).item() == pytest.approx(expected)
 
 
 def test_hidden_cosine_loss_skips_padding():
     student = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [7.0, 7.0]]])
     teacher = torch.tensor([[[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]])
     mask = torch.tensor([[1, 1, 0]])
-    assert students.hidden_cosine_loss(student, teacher, mask).item() == pytest.approx(0.5)
+    assert losses.hidden_cosine_loss(student, teacher, mask).item() == pytest.approx(0.5)
 
 
 def test_masking_is_dynamic_and_never_touches_special_tokens(vocab):
@@ -176,14 +175,14 @@ def test_masking_is_dynamic_and_never_touches_special_tokens(vocab):
                         + row[1:] + [tok.pad_token_id] * 2])
     ids = ids.repeat(200, 1)
     generator = torch.Generator().manual_seed(0)
-    masked1, labels1 = students.mask_tokens(ids, special, tok.mask_token_id, regular, 0.15,
+    masked1, labels1 = pretraining.mask_tokens(ids, special, tok.mask_token_id, regular, 0.15,
                                             generator)
-    masked2, labels2 = students.mask_tokens(ids, special, tok.mask_token_id, regular, 0.15,
+    masked2, labels2 = pretraining.mask_tokens(ids, special, tok.mask_token_id, regular, 0.15,
                                             generator)
     assert not torch.equal(labels1, labels2)
     is_special = torch.isin(ids, special)
     for masked, labels in ((masked1, labels1), (masked2, labels2)):
-        chosen = labels != students.IGNORE
+        chosen = labels != losses.IGNORE
         assert not (chosen & is_special).any()
         assert torch.equal(masked[is_special], ids[is_special])
         assert torch.equal(labels[chosen], ids[chosen])
@@ -202,13 +201,13 @@ def test_pretraining_with_the_article_recipe_lowers_the_loss_and_leaves_the_teac
     student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
                                          num_attention_heads=2, intermediate_size=16,
                                          max_position_embeddings=64)
-    budget = students.StudentBudget(pretrain_steps=30, pretrain_batch_size=8,
+    budget = budgets.StudentBudget(pretrain_steps=30, pretrain_batch_size=8,
                                     pretrain_max_length=32, pretrain_lr=3e-3, head_epochs=1,
                                     head_batch_size=8, head_max_length=32, head_lr=1e-3)
-    loader = students.pretrain_loader(vocab, [FREQUENT] * 32, budget)
+    loader = pretraining.pretrain_loader(vocab, [FREQUENT] * 32, budget)
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    history = students.pretrain_student(student, loader, vocab, steps=30, lr=3e-3,
-                                        recipe=students.ARTICLE_RECIPE, teacher=teacher,
+    history = pretraining.pretrain_student(student, loader, vocab, steps=30, lr=3e-3,
+                                        recipe=pretraining.ARTICLE_RECIPE, teacher=teacher,
                                         log_every=10)
     frame = history.to_frame()
     assert list(frame.index) == [10, 20, 30]
@@ -217,14 +216,14 @@ def test_pretraining_with_the_article_recipe_lowers_the_loss_and_leaves_the_teac
     assert history.adapter is not None and history.adapter.out_features == 32
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
     with pytest.raises(ValueError, match="needs a teacher"):
-        students.pretrain_student(student, loader, vocab, steps=1, lr=1e-3,
-                                  recipe=students.DISTILBERT_RECIPE)
+        pretraining.pretrain_student(student, loader, vocab, steps=1, lr=1e-3,
+                                  recipe=pretraining.DISTILBERT_RECIPE)
 
 
 def test_teacher_vocab_logits_equal_the_full_head_at_kept_ids(vocab, teacher):
     hidden = torch.randn(5, 32)
     full = teacher.cls(hidden)[:, vocab.kept_ids]
-    torch.testing.assert_close(students.teacher_vocab_logits(teacher, hidden, vocab.kept_ids),
+    torch.testing.assert_close(pretraining.teacher_vocab_logits(teacher, hidden, vocab.kept_ids),
                                full)
 
 
@@ -232,7 +231,7 @@ def test_classifier_head_trains_saves_and_reloads(vocab, teacher, tmp_path):
     student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
                                          num_attention_heads=2, intermediate_size=16,
                                          max_position_embeddings=64)
-    history = students.PretrainHistory(students.MLM_ONLY, seconds=1.5)
+    history = pretraining.PretrainHistory(pretraining.MLM_ONLY, seconds=1.5)
     frame = pd.DataFrame({"text": [FREQUENT, "синхрофазотрон"] * 6, "label": [0, 1] * 6})
     splits = Splits(frame, frame.iloc[:4], frame.iloc[:6])
     run = students.train_classifier_head(
@@ -240,8 +239,11 @@ def test_classifier_head_trains_saves_and_reloads(vocab, teacher, tmp_path):
         max_length=16, batch_size=4, epochs=1, lr=1e-3)
     assert run.test_proba.shape == (6,)
     assert run.train_seconds == pytest.approx(1.5 + run.head.seconds)
-    assert run.size_mb > 0 and run.params == students.count_parameters(run.model)
-    tokenizer, model = students.load_student(tmp_path / "s")
-    assert len(tokenizer) == vocab.size
+    assert run.size_mb > 0 and run.params == benchmark.count_parameters(run.model)
+    loaded = load_transformers_classifier(tmp_path / "s" / "model")
+    assert len(loaded.tokenizer) == vocab.size and loaded.max_length == 16
+    assert loaded.model.config.id2label == {0: "normal", 1: "toxic"}
     for name, value in run.model.state_dict().items():
-        assert torch.equal(model.state_dict()[name], value)
+        assert torch.equal(loaded.model.state_dict()[name], value)
+    np.testing.assert_allclose(loaded.predict_proba(splits.test["text"].tolist()),
+                               run.test_proba, atol=1e-5)

@@ -1,4 +1,5 @@
-"""Tests of helpers.teacher: the stand-in, loading errors, fine-tuning, cached logits."""
+"""Tests of the teacher: the stand-in (helpers.standin), loading errors (helpers.checkpoints),
+fine-tuning and cached logits (helpers.teacher)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,27 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers.article_bugs import logits_one_at_a_time
+from helpers.batching import text_logits
+from helpers.checkpoints import TeacherUnavailableError, load_teacher_classifier, load_teacher_mlm
 from helpers.config import BookConfig
 from helpers.data import Splits
-from helpers.teacher import (
-    INFO_FILE,
-    TeacherUnavailableError,
-    batched_logits,
-    cached_teacher_logits,
-    choose_max_length,
-    finetune_teacher,
-    get_teacher,
+from helpers.encoding import choose_max_length, token_lengths
+from helpers.standin import (
     is_standin,
-    load_teacher_classifier,
-    load_teacher_mlm,
-    logits_one_at_a_time,
     main,
     make_standin_teacher,
+    standin_notice,
     standin_warning,
     teacher_fields,
+)
+from helpers.teacher import (
+    INFO_FILE,
+    cached_teacher_logits,
+    finetune_teacher,
+    get_teacher,
     teacher_logits_for_splits,
     teacher_max_length,
-    token_lengths,
     weights_fingerprint,
 )
 
@@ -109,8 +110,7 @@ def test_standin_is_reproducible_and_not_rebuilt(
     weights = standin_teacher_dir / "model.safetensors"
     before = weights.stat().st_mtime_ns
     # The CLI that .ci/run calls, on a folder that already holds a stand-in: nothing rewritten.
-    main(["make-standin", "--tokenizer", str(rubert_tokenizer_dir),
-          "--out", str(standin_teacher_dir)])
+    main(["--tokenizer", str(rubert_tokenizer_dir), "--out", str(standin_teacher_dir)])
     assert weights.stat().st_mtime_ns == before
     other = make_standin_teacher(rubert_tokenizer_dir, tmp_path / "again")
     assert (other / "model.safetensors").read_bytes() == weights.read_bytes()
@@ -136,6 +136,16 @@ def test_standin_warning_is_loud(standin_teacher_dir: Path) -> None:
     _, model = load_teacher_classifier(str(standin_teacher_dir))
     warning = standin_warning(model)
     assert "STAND-IN" in warning and "meaningless" in warning and "BOOK_TEACHER" in warning
+
+
+def test_standin_notice_names_the_rows_that_depend_on_it() -> None:
+    rows = pd.DataFrame({"model": ["char", "teacher", "student"],
+                         "standin": [False, True, True]})
+    notice = standin_notice(rows)
+    assert "STAND-IN" in notice and notice.endswith("Rows that depend on it: teacher, student.")
+    assert standin_notice(rows.set_index("model")).endswith("teacher, student.")
+    assert standin_notice(rows[rows["model"] == "char"]) == ""
+    assert standin_notice(pd.DataFrame({"model": ["x"]})) == ""
 
 
 def test_standin_forward_shape_and_finite_loss(standin_teacher_dir: Path) -> None:
@@ -170,7 +180,7 @@ def test_unreachable_hub_id_raises_helpful_error(offline, loader) -> None:
     message = str(caught.value)
     assert name in message and "hub could not be reached" in message
     for hint in ("BOOK_TEACHER", "huggingface-cli download cointegrated/rubert-tiny",
-                 "python -m helpers.teacher make-standin --tokenizer DIR --out DIR",
+                 "python -m helpers.standin --tokenizer DIR --out DIR",
                  "meaningless"):
         assert hint in message
     assert isinstance(caught.value, RuntimeError)
@@ -180,7 +190,7 @@ def test_folder_without_model_raises_helpful_error(offline, tmp_path: Path) -> N
     for folder in (tmp_path / "missing", tmp_path):
         with pytest.raises(TeacherUnavailableError, match="holds no usable model") as caught:
             load_teacher_classifier(str(folder))
-        assert str(folder) in str(caught.value) and "make-standin" in str(caught.value)
+        assert str(folder) in str(caught.value) and "helpers.standin" in str(caught.value)
 
 
 # --------------------------------------------------------------------------- lengths and logits
@@ -190,14 +200,14 @@ def test_choose_max_length_is_a_capped_percentile(tiny) -> None:
     tokenizer, _ = tiny
     lengths = token_lengths(tokenizer, TEXTS)
     assert lengths.min() >= 3  # [CLS] text [SEP]
-    assert choose_max_length(tokenizer, TEXTS) == int(np.ceil(np.percentile(lengths, 95)))
-    assert choose_max_length(tokenizer, TEXTS, cap=5) == 5
-    assert choose_max_length(tokenizer, TEXTS, percentile=100) == lengths.max()
+    assert choose_max_length(lengths) == int(np.ceil(np.percentile(lengths, 95)))
+    assert choose_max_length(lengths, cap=5) == 5
+    assert choose_max_length(lengths, quantile=1.0) == lengths.max()
 
 
 def test_dynamic_padding_gives_the_same_logits_as_one_at_a_time(tiny) -> None:
     tokenizer, model = tiny
-    batched = batched_logits(model, tokenizer, TEXTS, max_length=64, batch_size=4)
+    batched = text_logits(model, tokenizer, TEXTS, max_length=64, batch_size=4)
     padded = logits_one_at_a_time(model, tokenizer, TEXTS, max_length=64)
     unpadded = logits_one_at_a_time(model, tokenizer, TEXTS, max_length=64,
                                     pad_to_max_length=False)
@@ -271,11 +281,11 @@ def test_finetune_save_get_teacher_and_split_logits(
     info = json.loads((saved / INFO_FILE).read_text())
     assert info["source"] == str(source) and info["standin"] is True
     assert info["max_length"] == teacher_max_length(config) == choose_max_length(
-        tokenizer, splits.train["text"].tolist())
+        token_lengths(tokenizer, splits.train["text"]))
     assert info["train_seconds"] > 0 and len(info["history"]) == 1
     assert is_standin(model)
     fields = teacher_fields(config, model)
-    assert fields["standin"] is True and "stand-in" in fields["teacher"]
+    assert fields == {"teacher": str(source), "standin": True}
 
     # Later chapters load what was saved instead of training again.
     def no_training(*args, **kwargs):

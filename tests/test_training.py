@@ -6,15 +6,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.training import (
+from helpers.batching import (
     EncodedDataset,
-    fit,
     length_batches,
     make_loader,
     pad_collate,
     predict_logits,
-    set_seed,
 )
+from helpers.training import fit, set_seed
 
 
 def test_length_batches_cover_every_index_once():

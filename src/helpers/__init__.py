@@ -1,11 +1,25 @@
 """Helpers for the book *Distilling BERT for toxic comment classification*.
 
-Every notebook imports its logic from here; each module holds one part of the chain:
-``config`` (the three environment variables), ``data`` (download, checks, cleaning, the split),
-``evaluation`` (metrics and plots), ``results`` (the results file), ``text`` (normalisation,
-lemmatization, tokenizers), ``baselines`` (classical models), ``models`` (neural networks and the
-teacher), ``training`` (the shared training loop), ``teacher`` (fine-tuning and cached outputs),
-``distill`` (distillation losses and procedures), ``benchmark`` (size, latency, throughput).
+Every notebook imports its logic from here; each module owns one idea:
+
+* ``config``: the three environment variables, paths of artifacts; ``budgets``: how long every
+  model trains, in one place.
+* ``data``: download, checks, cleaning, the split; ``evaluation``: metrics and plots;
+  ``results``: the results file and its one recording function; ``benchmark``: size, parameters,
+  latency, throughput.
+* ``text``: normalisation, lemmatization, stop words; ``baselines``: the classical models.
+* ``bpe``: the BiLSTM's tokenizer; ``encoding``: texts to token ids for any tokenizer and the
+  max length; ``batching``: dynamic padding, length buckets, batched prediction; ``training``: the
+  shared training loop and optimizer step; ``losses``: every loss of the book.
+* ``bilstm``: the BiLSTM; ``article_bugs``: the source article's mistakes, demonstrated.
+* ``checkpoints``: loading Hugging Face models with helpful errors; ``standin``: the offline
+  stand-in teacher; ``teacher``: fine-tuning and cached logits.
+* ``distill`` and ``augment``: BERT -> BiLSTM distillation runs and Tang et al.'s augmentation.
+* ``pruning``, ``students`` and ``pretraining``: BERT -> tiny BERT (vocabulary pruning, building
+  students from the teacher, MLM pretraining with the teacher's losses).
+* ``classifiers``: every saved model as one text classifier; ``embeddings``: logistic regression on
+  frozen [CLS] vectors; ``quantization``: int8 models; ``comparison``: what chapter 6 computes;
+  ``pipeline``: the whole chain on your own CSV.
 """
 
 __version__ = "0.1.0"

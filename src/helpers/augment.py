@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .distill import UNLABELLED
+from .losses import UNLABELLED
 
 MASK_TOKEN = "[MASK]"
 STUDENT_MASK_TOKEN = "[UNK]"

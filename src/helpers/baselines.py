@@ -1,7 +1,7 @@
 """Classical baselines: the source article's TF-IDF + random forest, and a stronger honest bar.
 
 Both are scikit-learn pipelines from raw strings to a toxic-class probability, so they are fitted,
-evaluated, saved and recorded by the same :func:`fit_evaluate_record`.
+evaluated and saved by the same :func:`fit_baseline`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from .benchmark import count_parameters, size_on_disk_mb
 from .config import SEED, BookConfig, get_config
 from .evaluation import evaluate
-from .results import record_result, size_on_disk_mb
 
-CHAPTER = "01_classical_baselines"
 C_GRID = (1.0, 3.0, 10.0, 30.0)
 
 
@@ -88,21 +87,6 @@ def tune_char_ngram_c(
     return float(table["valid_f1"].idxmax()), table
 
 
-def count_params(pipeline: Pipeline) -> int:
-    """Learned numbers of the final estimator: what the book reports as its "parameters".
-
-    Logistic regression: its coefficients plus intercept (one per n-gram + 1). Random forest: the
-    nodes of all its trees (each stores a split or a leaf value). The TF-IDF vocabulary and idf
-    weights are not counted, as a neural network's tokenizer vocabulary is not.
-    """
-    model = pipeline.steps[-1][1]
-    if hasattr(model, "coef_"):
-        return int(model.coef_.size + np.size(model.intercept_))
-    if hasattr(model, "estimators_"):
-        return int(sum(tree.tree_.node_count for tree in model.estimators_))
-    raise TypeError(f"Do not know how to count the parameters of {type(model).__name__}")
-
-
 @dataclass
 class BaselineRun:
     """A fitted baseline with its test figures, as recorded in the results file."""
@@ -116,20 +100,24 @@ class BaselineRun:
     params: int
     path: Path
 
+    def as_result(self) -> dict[str, Any]:
+        """The fields :func:`helpers.results.record_result` needs, besides name and chapter."""
+        return {"metrics": self.metrics, "kind": "sklearn", "artifact": self.path,
+                "params": self.params, "train_seconds": self.train_seconds}
 
-def fit_evaluate_record(
+
+def fit_baseline(
     name: str, pipeline: Pipeline,
     train_texts: Sequence[str], train_labels: Sequence[int],
     test_texts: Sequence[str], test_labels: Sequence[int],
-    config: BookConfig | None = None, chapter: str = CHAPTER, **extra: Any,
+    config: BookConfig | None = None,
 ) -> BaselineRun:
-    """Fit ``pipeline``, score it on the test split, save it and record its row.
+    """Fit ``pipeline``, score it on the test split and save it with joblib.
 
     ``train_seconds`` is the wall time of ``pipeline.fit`` alone (text preprocessing and any
-    tuning are timed separately by the caller). The size is that of the pipeline (vectorizer
-    included) saved with joblib under ``config.artifact("baselines", ...)``. ``extra`` goes into
-    the results row (e.g. ``preprocess="lemmas"``, which the comparison chapter needs to feed the
-    saved pipeline the same text).
+    tuning are timed separately by the caller). The pipeline (vectorizer included) is saved under
+    ``config.artifact("baselines", ...)``; record it with :func:`helpers.results.record_result`
+    and ``run.as_result()``.
     """
     config = config or get_config()
     start = time.perf_counter()
@@ -139,18 +127,5 @@ def fit_evaluate_record(
     metrics = evaluate(test_labels, proba)
     path = config.artifact("baselines", f"{name}.joblib")
     joblib.dump(pipeline, path)
-    size_mb = size_on_disk_mb(path)
-    params = count_params(pipeline)
-    record_result(name, chapter, metrics, config, params=params, size_mb=round(size_mb, 3),
-                  train_seconds=round(train_seconds, 2), teacher=None, standin=False,
-                  kind="sklearn", artifact=path, **extra)
-    return BaselineRun(name, pipeline, metrics, proba, train_seconds, size_mb, params, path)
-
-
-def summary_table(runs: Sequence[BaselineRun]) -> pd.DataFrame:
-    """The headline figures of several runs side by side, rounded for display."""
-    return pd.DataFrame([
-        {"model": r.name, "f1": r.metrics["f1"], "macro_f1": r.metrics["macro_f1"],
-         "average_precision": r.metrics["average_precision"], "params": r.params,
-         "size_mb": r.size_mb, "train_seconds": r.train_seconds} for r in runs
-    ]).set_index("model").round(3)
+    return BaselineRun(name, pipeline, metrics, proba, train_seconds, size_on_disk_mb(path),
+                       count_parameters(pipeline), path)

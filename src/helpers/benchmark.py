@@ -1,4 +1,7 @@
-"""Size, CPU latency and throughput, measured the same way for every model.
+"""Size, parameters, CPU latency and throughput, measured the same way for every model.
+
+Size is that of the saved artifact a deployment would ship (the model with its tokenizer or
+vectorizer), :func:`size_on_disk_mb`; parameters are the learned numbers, :func:`count_parameters`.
 
 A model is measured through a ``predict(texts) -> toxic probabilities`` function that starts from
 raw strings, so tokenization (and lemmatization, for the classical pipeline) is part of the cost,
@@ -12,11 +15,41 @@ import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 Predict = Callable[[list[str]], np.ndarray]
+
+
+def size_on_disk_mb(path: str | Path) -> float:
+    """Size of a file, or of everything under a folder, in megabytes (10**6 bytes)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Nothing at {path} to measure")
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 1e6
+
+
+def count_parameters(model: Any, trainable_only: bool = False) -> int:
+    """Learned numbers of a model: what the book reports as its "parameters".
+
+    A PyTorch module: its parameters (all, or those that require gradients). A scikit-learn
+    pipeline, by its final estimator: a logistic regression's coefficients plus intercept, a random
+    forest's nodes over all its trees (each stores a split or a leaf value). A TF-IDF vocabulary is
+    not counted, as a neural network's tokenizer vocabulary is not.
+    """
+    if isinstance(model, nn.Module):
+        return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    if hasattr(final, "coef_"):
+        return int(final.coef_.size + np.size(final.intercept_))
+    if hasattr(final, "estimators_"):
+        return int(sum(tree.tree_.node_count for tree in final.estimators_))
+    raise TypeError(f"Do not know how to count the parameters of {type(final).__name__}")
 
 
 @contextmanager

@@ -271,3 +271,14 @@ def load_splits(config: BookConfig | None = None) -> Splits:
     frame, _ = load_dataset(config)
     splits = split_dataset(frame)
     return subsample_splits(splits) if config.small else splits
+
+
+def load_csv_splits(csv_path: str | Path, text_column: str = TEXT_COLUMN,
+                    label_column: str = LABEL_COLUMN, small: bool = False,
+                    seed: int = SEED) -> Splits:
+    """Read, check, clean and split a CSV exactly as :func:`load_splits` does the
+    book's dataset, with your own column names (subsampled when ``small``)."""
+    frame, report = clean_dataset(read_dataset(Path(csv_path), text_column, label_column))
+    print(f"{csv_path}: {report.rows_in} rows read, {report.rows_out} kept after cleaning")
+    splits = split_dataset(frame, seed=seed)
+    return subsample_splits(splits, seed=seed) if small else splits

@@ -31,12 +31,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .benchmark import measure_speed, torch_threads
+from .benchmark import measure_speed, size_on_disk_mb, torch_threads
+from .classifiers import NeuralTextClassifier
+from .config import slug
 from .evaluation import evaluate
-from .inference import BiLSTMTextClassifier, TransformersTextClassifier, slug
-from .results import size_on_disk_mb
-
-QuantizableClassifier = BiLSTMTextClassifier | TransformersTextClassifier
 
 FP32 = "fp32"
 TORCHAO = "int8 torchao quantize_ (recommended API)"
@@ -136,7 +134,7 @@ def load_quantized(fp32_model: nn.Module, path: str | Path, method: str) -> nn.M
     return skeleton.eval()
 
 
-def quantized_variants(classifier: QuantizableClassifier) -> dict[str, QuantizableClassifier]:
+def quantized_variants(classifier: NeuralTextClassifier) -> dict[str, NeuralTextClassifier]:
     """The fp32 classifier and its two int8 versions, same tokenizer and max length."""
     variants = {FP32: classifier}
     for method, quantize in ((TORCHAO, quantize_torchao), (DEPRECATED, quantize_deprecated)):
@@ -147,7 +145,7 @@ def quantized_variants(classifier: QuantizableClassifier) -> dict[str, Quantizab
 
 
 def compare_quantization(
-    classifier: QuantizableClassifier,
+    classifier: NeuralTextClassifier,
     test_texts: Sequence[str],
     test_labels: Sequence[int],
     latency_texts: Sequence[str],

@@ -1,21 +1,19 @@
-"""The byte-level BPE tokenizer: lossless round trips, special ids, truncation, persistence."""
+"""The byte-level BPE tokenizer and the encoding helpers: lossless round trips, special ids,
+truncation, persistence, the same ids from either kind of tokenizer."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from helpers.config import get_config
-from helpers.tokenization import (
-    choose_max_length,
-    encode_texts,
+from helpers.bpe import (
     get_bpe_tokenizer,
     load_bpe_tokenizer,
-    pad_id,
     save_bpe_tokenizer,
-    token_lengths,
     train_bpe_tokenizer,
 )
+from helpers.config import get_config
+from helpers.encoding import choose_max_length, encode_texts, pad_token_id, token_lengths
 
 CORPUS = [
     "Привет, как дела? Всё хорошо, спасибо!",
@@ -49,7 +47,7 @@ def test_decode_encode_round_trip(tokenizer, text):
 
 
 def test_special_tokens(tokenizer):
-    assert pad_id(tokenizer) == 0
+    assert pad_token_id(tokenizer) == 0
     assert tokenizer.token_to_id("[PAD]") == 0
     assert tokenizer.token_to_id("[UNK]") == 1
     # Byte-level: even unseen characters map to byte tokens, never to [UNK] or [PAD].
@@ -107,3 +105,16 @@ def test_choose_max_length():
         choose_max_length([], 0.95)
     with pytest.raises(ValueError):
         choose_max_length(lengths, quantile=0)
+
+
+def test_encoding_works_the_same_for_a_bert_tokenizer(rubert_tokenizer_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    bert = AutoTokenizer.from_pretrained(str(rubert_tokenizer_dir))
+    texts = ["Привет, как дела?", "ну ты и токсичный комментатор " * 20]
+    ids = encode_texts(bert, texts, max_length=16)
+    assert ids[0][0] == bert.cls_token_id and ids[0][-1] == bert.sep_token_id
+    assert len(ids[1]) == 16 and ids[1][-1] == bert.sep_token_id  # cut with [SEP] kept
+    lengths = token_lengths(bert, texts)
+    assert lengths[0] == len(ids[0]) and lengths[1] > 16
+    assert pad_token_id(bert) == bert.pad_token_id

@@ -1,118 +1,37 @@
-"""Tests of helpers.inference: every kind of saved model, from raw strings to probabilities.
-
-The ``tiny_*`` builders below are also used by test_quantization.py and test_pipeline.py.
-"""
+"""Tests of helpers.classifiers and helpers.embeddings: every kind of saved model, from raw
+strings to probabilities."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from toy import (
+    TEXTS,
+    check_predictor,
+    tiny_bert_folder,
+    tiny_bilstm_folder,
+    tiny_config,
+    toy_corpus,
+    toy_splits,
+)
 
 from helpers.baselines import make_article_pipeline, make_char_ngram_pipeline
-from helpers.config import BookConfig
-from helpers.data import Splits
-from helpers.inference import (
-    BiLSTMTextClassifier,
-    ClsLogRegClassifier,
+from helpers.batching import logits_to_proba, text_logits
+from helpers.bpe import train_bpe_tokenizer
+from helpers.classifiers import (
+    NeuralTextClassifier,
     SklearnClassifier,
-    TextClassifier,
-    TransformersTextClassifier,
-    cls_embeddings,
     load_classifier,
     stored_max_length,
-    train_cls_logreg,
 )
-from helpers.models import BiLSTMClassifier, bilstm_predict_proba, save_bilstm
+from helpers.embeddings import cls_embeddings, train_cls_logreg
+from helpers.results import record_result
 from helpers.text import Lemmatizer, preprocess_for_classical, russian_stop_words
-from helpers.tokenization import train_bpe_tokenizer
-
-TOXIC = ["дурак", "идиот", "тупой", "мразь", "урод"]
-NORMAL = ["спасибо", "хорошо", "интересно", "согласен", "отлично"]
-FILLER = ["это", "был", "очень", "пост", "статья", "автор", "комментарии", "сегодня", "люди"]
-
-
-def toy_corpus(n: int = 120, seed: int = 0) -> pd.DataFrame:
-    """Texts of a few filler words plus one word that decides the label (every third is toxic)."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = int(i % 3 == 0)
-        words = rng.sample(FILLER, rng.randint(1, 5)) + [rng.choice(TOXIC if label else NORMAL)]
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words) + ("!" * rng.randint(0, 2)) + f" {i}",
-                     "label": label})
-    return pd.DataFrame(rows)
-
-
-def toy_splits(n: int = 120) -> Splits:
-    frame = toy_corpus(n)
-    third = n // 3
-    return Splits(frame.iloc[:third * 2].reset_index(drop=True),
-                  frame.iloc[third * 2:third * 2 + third // 2].reset_index(drop=True),
-                  frame.iloc[third * 2 + third // 2:].reset_index(drop=True))
-
-
-def tiny_bert_tokenizer(folder: Path):
-    """A WordPiece tokenizer over the toy corpus's words (no download needed)."""
-    from transformers import BertTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    words = sorted({w for t in toy_corpus()["text"] for w in t.replace("!", " ! ").split()})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "!", *words]
-    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
-    return BertTokenizer(vocab=str(folder / "vocab.txt"), do_lower_case=True)
-
-
-def tiny_bert_folder(folder: Path, classifier: bool = True, seed: int = 0) -> Path:
-    """A randomly initialised 1-layer BERT of width 32 and its tokenizer, saved with
-    ``save_pretrained`` (a sequence classifier, or an MLM model to fine-tune as a teacher)."""
-    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
-
-    tokenizer = tiny_bert_tokenizer(folder / "_vocab")
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
-                        pad_token_id=tokenizer.pad_token_id, num_labels=2)
-    torch.manual_seed(seed)
-    model = (BertForSequenceClassification if classifier else BertForMaskedLM)(config).eval()
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
-
-
-def tiny_bilstm_folder(folder: Path, max_length: int = 24, hidden: int = 16, seed: int = 0) -> Path:
-    """A randomly initialised small BiLSTM and a BPE tokenizer trained on the toy corpus."""
-    tokenizer = train_bpe_tokenizer(toy_corpus()["text"], vocab_size=300)
-    torch.manual_seed(seed)
-    model = BiLSTMClassifier(tokenizer.get_vocab_size(), embedding_dim=16,
-                             hidden_size=hidden).eval()
-    return save_bilstm(model, tokenizer, folder, {"name": "tiny", "max_length": max_length})
-
-
-def tiny_config(root: Path) -> BookConfig:
-    return BookConfig(data=None, teacher="unused", small=True, root=root)
-
-
-def check_predictor(classifier: TextClassifier, texts: list[str]) -> np.ndarray:
-    """Shape, range, and batched == one-by-one (dynamic padding must not change a prediction)."""
-    assert isinstance(classifier, TextClassifier)
-    proba = classifier.predict_proba(texts)
-    assert proba.shape == (len(texts),)
-    assert np.all((proba >= 0) & (proba <= 1))
-    one_by_one = np.array([classifier.predict_proba([text])[0] for text in texts])
-    np.testing.assert_allclose(proba, one_by_one, atol=1e-5)
-    assert classifier.params > 0 and classifier.size_mb > 0
-    return proba
-
-
-TEXTS = ["спасибо очень интересно", "ты дурак", "автор идиот!!! и урод",
-         "комментарии сегодня хорошо, а вот статья " * 5, "x", ""]
 
 
 def test_sklearn_raw_pipeline(tmp_path: Path) -> None:
@@ -161,20 +80,21 @@ def test_bilstm_predictor(tmp_path: Path) -> None:
     tiny_bilstm_folder(config.artifacts_dir / "bilstm" / "model", max_length=24)
     row = {"model": "BiLSTM", "chapter": "02", "kind": "bilstm", "artifact": "bilstm/model"}
     classifier = load_classifier(config, row)
-    assert isinstance(classifier, BiLSTMTextClassifier)
+    assert isinstance(classifier, NeuralTextClassifier)
     assert classifier.max_length == 24 and classifier.name == "BiLSTM"
     assert classifier.params == sum(p.numel() for p in classifier.model.parameters())
     proba = check_predictor(classifier, TEXTS)
     assert classifier.predict_proba([]).shape == (0,)
-    # The same figures as chapter 2's own prediction function (which cannot take "" alone).
-    expected = bilstm_predict_proba(classifier.model, classifier.tokenizer, TEXTS, 24)
+    # The same figures as the batched prediction every chapter uses.
+    expected = logits_to_proba(text_logits(classifier.model, classifier.tokenizer, TEXTS, 24))
     np.testing.assert_allclose(proba, expected, atol=1e-6)
 
 
 def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None:
     """Chapter 4's rows carry what chapter 6 needs to load the saved student and measure it."""
-    from helpers.distill import article_loss_fn, record_student, train_student
+    from helpers.distill import train_bilstm_student
     from helpers.evaluation import evaluate
+    from helpers.losses import article_loss_fn
     from helpers.results import load_results
 
     config = tiny_config(tmp_path)
@@ -182,10 +102,10 @@ def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None
     tokenizer = train_bpe_tokenizer(splits.train["text"], vocab_size=300)
     teacher_logits = np.where(splits.train["label"].to_numpy()[:, None] == 1, [-2.0, 2.0],
                               [2.0, -2.0])
-    run = train_student(config, splits, tokenizer, article_loss_fn(0.5), teacher_logits,
-                        name="student", label="MSE", epochs=1, max_length=24,
-                        embedding_dim=16, hidden_size=16)
-    record_student(config, "BiLSTM distilled", run, "04", None)
+    run = train_bilstm_student(config, splits, tokenizer, article_loss_fn(0.5), teacher_logits,
+                               name="student", label="MSE", epochs=1, max_length=24,
+                               embedding_dim=16, hidden_size=16)
+    record_result(config, "BiLSTM distilled", "04", **run.as_result())
     row = load_results(config).set_index("model").loc["BiLSTM distilled"]
     assert row["kind"] == "bilstm" and row["teacher"] is None and not row["standin"]
     classifier = load_classifier(config, {**row.to_dict(), "model": "BiLSTM distilled"})
@@ -201,7 +121,7 @@ def test_transformers_predictor_uses_the_stored_max_length(tmp_path: Path) -> No
     assert stored_max_length(folder) == 8
     row = {"model": "teacher", "chapter": "03", "kind": "transformers", "artifact": "teacher"}
     classifier = load_classifier(config, row)
-    assert isinstance(classifier, TransformersTextClassifier) and classifier.max_length == 8
+    assert isinstance(classifier, NeuralTextClassifier) and classifier.max_length == 8
     proba = check_predictor(classifier, TEXTS)
     # The long text is cut at 8 tokens: adding words after them changes nothing.
     longer = classifier.predict_proba([TEXTS[3] + " дурак идиот"])[0]
@@ -234,18 +154,24 @@ def test_cls_embeddings_are_normalised_and_order_preserving(tmp_path: Path) -> N
 def test_cls_logreg_is_recorded_and_reloaded(tmp_path: Path) -> None:
     config = tiny_config(tmp_path)
     tiny_bert_folder(config.artifacts_dir / "encoder", classifier=False)
-    row, classifier = train_cls_logreg(config, "LR on [CLS]", "encoder", toy_splits(),
-                                       max_length=16, teacher="tiny", standin=False)
+    splits = toy_splits()
+    run = train_cls_logreg(config, "LR on [CLS]", "encoder", splits, max_length=16)
+    row = record_result(config, "LR on [CLS]", "06", **run.as_result(), teacher="tiny")
     assert row["kind"] == "cls_logreg" and row["encoder"] == "encoder"
-    assert (config.artifacts_dir / row["artifact"]).is_file()
+    # The artifact is self-contained: the regression and a copy of the encoder it needs.
+    assert (config.artifacts_dir / row["artifact"] / "logreg.joblib").is_file()
+    assert (config.artifacts_dir / row["artifact"] / "encoder" / "config.json").is_file()
     assert 0 <= row["f1"] <= 1 and row["teacher"] == "tiny"
     reloaded = load_classifier(config, row)
-    assert isinstance(reloaded, ClsLogRegClassifier)
-    np.testing.assert_allclose(reloaded.predict_proba(TEXTS), classifier.predict_proba(TEXTS),
-                               atol=1e-6)
+    assert isinstance(reloaded, NeuralTextClassifier) and reloaded.head is not None
+    assert row["size_mb"] == pytest.approx(reloaded.size_mb, abs=1e-3)
+    # The reloaded model scores the test split exactly as the recorded run did.
+    np.testing.assert_allclose(reloaded.predict_proba(splits.test["text"].tolist()),
+                               run.test_proba, atol=1e-6)
     check_predictor(reloaded, TEXTS)
     # Its parameters: the encoder's plus the regression's coefficients and intercept.
-    assert reloaded.params == sum(p.numel() for p in reloaded.pooler.parameters()) + 32 + 1
+    assert reloaded.params == run.params == sum(
+        p.numel() for p in reloaded.model.parameters()) + 32 + 1
 
 
 def test_load_classifier_dispatches_on_kind_and_explains_failures(tmp_path: Path) -> None:
@@ -253,10 +179,10 @@ def test_load_classifier_dispatches_on_kind_and_explains_failures(tmp_path: Path
     tiny_bilstm_folder(config.artifacts_dir / "bilstm")
     tiny_bert_folder(config.artifacts_dir / "bert")
     assert isinstance(load_classifier(config, {"model": "a", "kind": "bilstm",
-                                               "artifact": "bilstm"}), BiLSTMTextClassifier)
+                                               "artifact": "bilstm"}), NeuralTextClassifier)
     series = pd.Series({"model": "b", "chapter": "05", "kind": "transformers",
                         "artifact": "bert", "preprocess": float("nan")})
-    assert isinstance(load_classifier(config, series), TransformersTextClassifier)
+    assert isinstance(load_classifier(config, series), NeuralTextClassifier)
     with pytest.raises(ValueError, match="Re-run its chapter"):
         load_classifier(config, {"model": "old", "chapter": "02", "f1": 0.5})
     with pytest.raises(ValueError, match="kind"):

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.distill import (
+from helpers.batching import EncodedDataset, pad_collate
+from helpers.losses import (
     UNLABELLED,
     article_loss_fn,
     kl_distillation_loss,
@@ -16,7 +17,6 @@ from helpers.distill import (
     masked_cross_entropy,
     soft_target_kl,
 )
-from helpers.training import EncodedDataset, pad_collate
 
 LOG2 = math.log(2)
 LOG3 = math.log(3)

@@ -1,4 +1,4 @@
-"""The BiLSTM classifier: the baseline of chapter 2 and the student of the distillation chapter.
+"""The BiLSTM classifier: the baseline of chapter 2 and the student of chapter 4.
 
 Both chapters train the same architecture on the same tokenizer and loaders through
 :func:`train_bilstm`; only the loss differs (cross-entropy here, a distillation loss there).
@@ -7,42 +7,26 @@ Both chapters train the same architecture on the same tokenizer and loaders thro
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
-import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import DataLoader
 
+from .batching import EncodedDataset, logits_to_proba, make_loader, predict_logits
+from .bpe import load_bpe_tokenizer, save_bpe_tokenizer
+from .budgets import bilstm_epochs
 from .config import SEED, BookConfig, get_config
 from .data import Splits
+from .encoding import choose_max_length, encode_texts, pad_token_id, token_lengths
 from .evaluation import evaluate
-from .tokenization import (
-    choose_max_length,
-    encode_texts,
-    load_bpe_tokenizer,
-    pad_id,
-    save_bpe_tokenizer,
-    token_lengths,
-)
-from .training import (
-    EncodedDataset,
-    History,
-    LossFn,
-    cross_entropy_loss,
-    fit,
-    length_batches,
-    logits_to_proba,
-    make_loader,
-    predict_logits,
-    set_seed,
-)
+from .losses import LossFn, cross_entropy_loss
+from .training import History, fit, set_seed
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -85,11 +69,6 @@ class BiLSTMClassifier(nn.Module):
         # hidden: (2, batch, hidden_size), forward direction's last state then backward's.
         features = torch.cat([hidden[-2], hidden[-1]], dim=1)
         return self.classifier(self.dropout(features))
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters (all of them, or only those that require gradients)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 def save_bilstm(
@@ -154,7 +133,7 @@ def make_bilstm_loaders(
     ``{"teacher_logits": train_logits}``, is taken as the training split's. A loss function then
     finds ``batch["teacher_logits"]`` next to ``batch["labels"]``.
     """
-    pad = pad_id(tokenizer)
+    pad = pad_token_id(tokenizer)
     loaders = {}
     for name, frame in splits.items():
         ids = encode_texts(tokenizer, frame["text"].tolist(), max_length)
@@ -164,70 +143,9 @@ def make_bilstm_loaders(
     return loaders
 
 
-def padding_summary(lengths: Sequence[int], max_length: int, batch_size: int = 64) -> pd.DataFrame:
-    """Token positions the LSTM steps through per epoch, under three ways of padding.
-
-    ``512`` pads every text to BERT's limit; ``max length`` pads every text to the chosen cut;
-    ``dynamic + buckets`` pads each batch of similar-length texts only to its longest one.
-    """
-    cut = np.minimum(np.asarray(lengths), max_length)
-    real = int(cut.sum())
-    bucketed = sum(len(b) * int(cut[b].max()) for b in length_batches(cut, batch_size, True))
-    rows = {
-        "pad to 512": len(cut) * 512,
-        f"pad to max length ({max_length})": len(cut) * max_length,
-        "dynamic padding + length buckets": bucketed,
-    }
-    frame = pd.DataFrame({"positions": rows})
-    frame["share real tokens"] = (real / frame["positions"]).round(3)
-    return frame
-
-
-def sigmoid_before_cross_entropy_demo() -> pd.DataFrame:
-    """Loss and gradient of cross-entropy on raw logits vs on sigmoid(logits), one text of class 1.
-
-    Shows the source article's mistake: after a sigmoid the inputs of the loss lie in (0, 1), so
-    the loss cannot go below log(1 + e^-1) ~ 0.31 however right the model is, and for a confidently
-    wrong model the sigmoid's flat tails shrink the gradient almost to nothing.
-    """
-    rows = []
-    for case, values in [("confidently right", [-4.0, 4.0]), ("unsure", [0.0, 0.0]),
-                         ("confidently wrong", [4.0, -4.0])]:
-        row: dict[str, Any] = {"case": case, "logits": values}
-        for label, transform in [("CE(logits)", lambda z: z),
-                                 ("CE(sigmoid(logits))", torch.sigmoid)]:
-            logits = torch.tensor([values], requires_grad=True)
-            loss = F.cross_entropy(transform(logits), torch.tensor([1]))
-            loss.backward()
-            row[f"loss {label}"] = round(loss.item(), 4)
-            row[f"|grad| {label}"] = round(logits.grad.norm().item(), 4)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("case")
-
-
-def bilstm_predict_proba(
-    model: nn.Module, tokenizer: Tokenizer, texts: Sequence[str], max_length: int,
-    batch_size: int = 256,
-) -> np.ndarray:
-    """Probability of the toxic class for each text, in the order given."""
-    dataset = EncodedDataset(encode_texts(tokenizer, list(texts), max_length))
-    loader = make_loader(dataset, batch_size, shuffle=False, pad_id=pad_id(tokenizer))
-    return logits_to_proba(predict_logits(model, loader))
-
-
 def bilstm_folder(config: BookConfig | None = None, name: str = "bilstm") -> Path:
     """Where :func:`train_bilstm` saves the model called ``name``."""
     return (config or get_config()).artifact(name, "model")
-
-
-def default_epochs(config: BookConfig) -> int:
-    """4 epochs on the full data, 2 in small-data mode.
-
-    With AdamW at 2e-3 the validation F1 of this model peaks within the first few epochs on ~10k
-    comments, and an epoch costs about a minute on a 2-core CPU; early stopping (patience 2) still
-    guards against overfitting inside the budget.
-    """
-    return 2 if config.small else 4
 
 
 def train_bilstm(
@@ -250,7 +168,8 @@ def train_bilstm(
 
     Returns the model (best validation epoch's weights), its history, the test metrics of
     :func:`helpers.evaluation.evaluate` and the training time in seconds. ``max_length`` defaults
-    to :func:`choose_max_length` of the training split; ``epochs`` to :func:`default_epochs`.
+    to :func:`helpers.encoding.choose_max_length` of the training split; ``epochs`` to
+    :func:`helpers.budgets.bilstm_epochs`.
     ``loss_fn`` and ``extras`` are passed on, so a distillation chapter only swaps the loss and
     adds ``{"teacher_logits": ...}`` (see :func:`make_bilstm_loaders`). The model is saved with
     :func:`save_bilstm` under :func:`bilstm_folder` ``(config, name)``.
@@ -258,10 +177,11 @@ def train_bilstm(
     train_texts = splits.train["text"].tolist()
     if max_length is None:
         max_length = choose_max_length(token_lengths(tokenizer, train_texts))
-    epochs = epochs or default_epochs(config)
+    epochs = epochs or bilstm_epochs(config)
     loaders = make_bilstm_loaders(tokenizer, splits, max_length, batch_size, extras, seed)
     set_seed(seed)  # the same initial weights for every run with the same seed
-    model = BiLSTMClassifier(tokenizer.get_vocab_size(), pad_id=pad_id(tokenizer), **model_kwargs)
+    model = BiLSTMClassifier(tokenizer.get_vocab_size(), pad_id=pad_token_id(tokenizer),
+                             **model_kwargs)
     history = fit(
         model, loaders["train"], loaders["valid"], splits.valid["label"].to_numpy(),
         epochs=epochs, lr=lr, loss_fn=loss_fn, patience=patience, device=device, seed=seed,

@@ -6,17 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.article_bugs import sigmoid_before_cross_entropy_demo
+from helpers.batching import padding_summary
+from helpers.benchmark import count_parameters
+from helpers.bilstm import BiLSTMClassifier, load_bilstm, make_bilstm_loaders, save_bilstm
+from helpers.bpe import train_bpe_tokenizer
 from helpers.data import Splits
-from helpers.models import (
-    BiLSTMClassifier,
-    count_parameters,
-    load_bilstm,
-    make_bilstm_loaders,
-    padding_summary,
-    save_bilstm,
-    sigmoid_before_cross_entropy_demo,
-)
-from helpers.tokenization import encode_texts, train_bpe_tokenizer
+from helpers.encoding import encode_texts
 
 VOCAB, EMB, HIDDEN = 50, 8, 6
 

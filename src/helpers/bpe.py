@@ -9,18 +9,16 @@ single tokens up to the vocabulary size, which suits Russian morphology: "ток
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from .config import BookConfig, get_config
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
-# [PAD] first, so that it gets id 0: the embedding's padding_idx and pad_collate's fill value.
+# [PAD] first, so that it gets id 0: the embedding's padding_idx and the batches' fill value.
 SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]
 VOCAB_SIZE = 5000  # as in the source article
 
@@ -49,14 +47,6 @@ def train_bpe_tokenizer(
     return tokenizer
 
 
-def pad_id(tokenizer: Tokenizer) -> int:
-    """Id of ``[PAD]`` (0 for tokenizers trained here)."""
-    token_id = tokenizer.token_to_id(PAD_TOKEN)
-    if token_id is None:
-        raise ValueError(f"The tokenizer has no {PAD_TOKEN} token")
-    return token_id
-
-
 def save_bpe_tokenizer(tokenizer: Tokenizer, path: str | Path) -> Path:
     """Save to a single ``tokenizer.json`` file (creating its folder)."""
     path = Path(path)
@@ -68,55 +58,6 @@ def save_bpe_tokenizer(tokenizer: Tokenizer, path: str | Path) -> Path:
 def load_bpe_tokenizer(path: str | Path) -> Tokenizer:
     """Load a tokenizer saved by :func:`save_bpe_tokenizer`."""
     return Tokenizer.from_file(str(path))
-
-
-def encode_texts(tokenizer: Tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids of each text, cut to its first ``max_length`` tokens.
-
-    ``encode_batch`` runs in parallel in Rust; truncating afterwards leaves the tokenizer itself
-    unchanged, so the saved ``tokenizer.json`` carries no truncation setting.
-    """
-    if max_length < 1:
-        raise ValueError(f"max_length must be at least 1, got {max_length}")
-    return [enc.ids[:max_length] for enc in tokenizer.encode_batch(list(texts))]
-
-
-def token_lengths(tokenizer: Tokenizer, texts: Sequence[str]) -> np.ndarray:
-    """Number of tokens of each text, untruncated."""
-    return np.array([len(enc.ids) for enc in tokenizer.encode_batch(list(texts))], dtype=np.int64)
-
-
-def choose_max_length(lengths: Sequence[int], quantile: float = 0.95, cap: int = 512) -> int:
-    """The maximum sequence length: the ``quantile`` of the token lengths, at most ``cap``.
-
-    Padding every text to 512 tokens (BERT's limit) wastes most of the computation when the typical
-    comment is a few dozen tokens long. Cutting at the 95th percentile keeps 95% of the texts whole
-    and only trims the tail of very long ones, whose first few hundred tokens usually already show
-    whether they are toxic. An LSTM's cost grows with the length of the longest text in a batch, so
-    the cap also bounds the slowest batches.
-    """
-    if not 0 < quantile <= 1:
-        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
-    lengths = np.asarray(lengths)
-    if lengths.size == 0:
-        raise ValueError("No lengths to choose from")
-    return int(max(1, min(cap, int(np.ceil(np.quantile(lengths, quantile))))))
-
-
-def plot_length_distribution(lengths: Sequence[int], max_length: int, ax=None, bins: int = 60):
-    """Histogram of token lengths (log scale on counts) with the chosen cut marked."""
-    lengths = np.asarray(lengths)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3))
-    ax.hist(lengths, bins=bins, color="steelblue")
-    ax.set_yscale("log")
-    cut = float((lengths > max_length).mean())
-    ax.axvline(max_length, color="crimson", linestyle="--",
-               label=f"max length {max_length} (truncates {cut:.1%} of texts)")
-    ax.set_xlabel("tokens per text")
-    ax.set_ylabel("texts")
-    ax.legend()
-    return ax
 
 
 def get_bpe_tokenizer(

@@ -1,0 +1,210 @@
+"""What chapter 6 computes: every model measured the same way, and what each one buys.
+
+:func:`compare_models` loads every recorded model (:func:`helpers.classifiers.load_classifier`),
+keeps its recorded test scores and measures its size, CPU latency for one text and throughput at
+batch 64 (:mod:`helpers.benchmark`). :func:`tradeoffs` and :func:`step_gains` turn the table into
+"what does each model or step buy, per millisecond and per megabyte"; :func:`comparison_steps`
+names the steps of the book's chain that the table can show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .benchmark import measure_speed, torch_threads
+from .classifiers import load_classifier
+from .config import BookConfig, get_config
+from .distill import NO_TEACHER_TWIN
+from .evaluation import evaluate
+from .results import field_value, load_results, update_row
+
+THREADS = 1
+BATCH_SIZE = 64
+# The columns the comparison shows, in order; the others of the results file are left out.
+TABLE_COLUMNS = ["chapter", "kind", "f1", "macro_f1", "average_precision", "params", "size_mb",
+                 "latency_ms", "latency_p90_ms", "texts_per_s", "standin"]
+NOTEBOOKS = {"01": "01_classical_baselines", "02": "02_bilstm", "03": "03_teacher",
+             "04": "04_distill_bilstm", "05": "05_distill_tiny_bert"}
+
+
+def missing_chapters(results: pd.DataFrame) -> list[str]:
+    """The notebooks of chapters 1-5 that have recorded no row yet."""
+    present = set(results["chapter"].astype(str))
+    return [f"notebooks/{name}.ipynb" for number, name in NOTEBOOKS.items()
+            if number not in present]
+
+
+def distilled_students(results: pd.DataFrame) -> pd.DataFrame:
+    """Chapter 5's BERT students trained with a teacher (not their no-teacher twins)."""
+    is_student = ((results["chapter"] == "05") & (results["kind"] == "transformers")
+                  & results["teacher"].notna())
+    return results[is_student]
+
+
+def compare_models(
+    config: BookConfig | None = None,
+    results: pd.DataFrame | None = None,
+    latency_texts: Sequence[str] = (),
+    throughput_texts: Sequence[str] = (),
+    threads: int = THREADS,
+    batch_size: int = BATCH_SIZE,
+    test: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per model of ``results`` (default: the results file): scores and measured costs.
+
+    Scores (``f1``, ``macro_f1``, ``average_precision``) are the recorded test figures. Each model
+    is loaded with :func:`helpers.classifiers.load_classifier`; ``params`` and ``size_mb`` (the
+    saved artifact: model plus tokenizer or vectorizer) come from it, and
+    :func:`helpers.benchmark.measure_speed` measures latency (batch 1, median over
+    ``latency_texts``, warm-up excluded) and throughput (``batch_size``, over
+    ``throughput_texts``) with ``threads`` PyTorch threads. With ``test`` (a split frame), each
+    model is also re-scored on it as ``f1_reloaded``: equal to ``f1`` when the saved model and its
+    preprocessing are those that were recorded. Rows that cannot be loaded are left out and listed
+    in ``table.attrs["skipped"]`` with the reason.
+    """
+    config = config or get_config()
+    results = load_results(config) if results is None else results
+    if not len(latency_texts) or not len(throughput_texts):
+        raise ValueError("compare_models needs latency_texts and throughput_texts")
+    rows, skipped = [], {}
+    for _, row in results.iterrows():
+        try:
+            classifier = load_classifier(config, row)
+        except (ValueError, FileNotFoundError) as error:
+            skipped[row["model"]] = str(error)
+            continue
+        measured = {"model": row["model"], "chapter": row["chapter"], "kind": row.get("kind"),
+                    **{k: row.get(k) for k in ("f1", "macro_f1", "average_precision")},
+                    "params": int(classifier.params), "size_mb": classifier.size_mb,
+                    **measure_speed(classifier.predict_proba, latency_texts, throughput_texts,
+                                    threads=threads, batch_size=batch_size),
+                    "standin": bool(field_value(row, "standin", False))}
+        if test is not None:
+            with torch_threads(threads):
+                proba = classifier.predict_proba(test["text"].tolist())
+            measured["f1_reloaded"] = evaluate(test["label"], proba)["f1"]
+        rows.append(measured)
+    extra = ["f1_reloaded"] if test is not None else []
+    table = pd.DataFrame(rows, columns=["model", *TABLE_COLUMNS, *extra]).set_index("model")
+    table.attrs["skipped"] = skipped
+    table.attrs["threads"] = threads
+    return table
+
+
+def record_speed(config: BookConfig, table: pd.DataFrame) -> None:
+    """Write each model's measured size, latency and throughput back into its results row."""
+    for model, row in table.iterrows():
+        update_row(config, str(model), size_mb=round(float(row["size_mb"]), 3),
+                   latency_ms=round(float(row["latency_ms"]), 3),
+                   texts_per_s=round(float(row["texts_per_s"]), 1),
+                   benchmark_threads=int(table.attrs.get("threads", THREADS)))
+
+
+# Changes smaller than these are noise (timing jitter, a few bytes of saved metadata), not a price:
+# a ratio over them is left empty rather than printed as a huge number.
+MIN_LATENCY_CHANGE_MS = 0.1
+MIN_SIZE_CHANGE_MB = 0.01
+
+
+def _per(gain: pd.Series | float, change: pd.Series | float, floor: float):
+    """``gain / change`` where ``|change|`` reaches ``floor``, else NaN (series or scalars)."""
+    if isinstance(change, pd.Series):
+        return (gain / change).where(change.abs() >= floor)
+    return gain / change if abs(change) >= floor else np.nan
+
+
+def tradeoffs(table: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
+    """F1 per millisecond and per MB of every model, and what it buys over ``reference``.
+
+    ``reference`` (default: the fastest model) is the cheapest honest option; ``dF1 per extra ms``
+    is the F1 a model gains over it per millisecond of latency it adds (likewise per MB). A model
+    is ``pareto`` when no other is at least as good in F1 and at least as fast, and better in one.
+    """
+    if table.empty:
+        return pd.DataFrame()
+    reference = reference if reference in table.index else table["latency_ms"].idxmin()
+    ref = table.loc[reference]
+    out = pd.DataFrame({
+        "f1": table["f1"], "latency_ms": table["latency_ms"], "size_mb": table["size_mb"],
+        "F1 per ms": table["f1"] / table["latency_ms"],
+        "F1 per MB": table["f1"] / table["size_mb"],
+        "dF1 vs " + str(reference): table["f1"] - ref["f1"],
+    })
+    extra_ms = table["latency_ms"] - ref["latency_ms"]
+    extra_mb = table["size_mb"] - ref["size_mb"]
+    gain = table["f1"] - ref["f1"]
+    out["dF1 per extra ms"] = _per(gain, extra_ms, MIN_LATENCY_CHANGE_MS).where(extra_ms > 0)
+    out["dF1 per extra MB"] = _per(gain, extra_mb, MIN_SIZE_CHANGE_MB).where(extra_mb > 0)
+    f1, ms = table["f1"].to_numpy(), table["latency_ms"].to_numpy()
+    out["pareto"] = [not np.any((f1 >= f1[i]) & (ms <= ms[i]) & ((f1 > f1[i]) | (ms < ms[i])))
+                     for i in range(len(table))]
+    return out.sort_values("latency_ms")
+
+
+def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
+    """What each step of the chain bought: F1, latency and size of ``after`` minus ``before``.
+
+    ``steps`` maps a step's label to ``(before, after)`` model names; steps whose models are not
+    in ``table`` are left out. ``dF1 per ms`` and ``dF1 per MB`` divide the F1 change by the
+    latency and size change (a compression step has negative changes: F1 lost per ms saved);
+    they are empty where the change is below :data:`MIN_LATENCY_CHANGE_MS` or
+    :data:`MIN_SIZE_CHANGE_MB` (two models of the same architecture differ by noise only).
+    """
+    rows = {}
+    for label, (before, after) in steps.items():
+        if before not in table.index or after not in table.index:
+            continue
+        b, a = table.loc[before], table.loc[after]
+        d_f1, d_ms, d_mb = a["f1"] - b["f1"], a["latency_ms"] - b["latency_ms"], \
+            a["size_mb"] - b["size_mb"]
+        rows[label] = {"from": before, "to": after, "dF1": d_f1, "d latency ms": d_ms,
+                       "d size MB": d_mb, "dF1 per ms": _per(d_f1, d_ms, MIN_LATENCY_CHANGE_MS),
+                       "dF1 per MB": _per(d_f1, d_mb, MIN_SIZE_CHANGE_MB)}
+    columns = ["from", "to", "dF1", "d latency ms", "d size MB", "dF1 per ms", "dF1 per MB"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def plot_tradeoffs(table: pd.DataFrame, axes=None):
+    """F1 (toxic) against latency (log scale) and against size on disk, one labelled point per
+    model; hollow points depend on a stand-in teacher."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, column, label in ((axes[0], "latency_ms", "CPU latency, 1 text (ms, log scale)"),
+                              (axes[1], "size_mb", "size on disk (MB, log scale)")):
+        for model, row in table.iterrows():
+            standin = bool(row.get("standin"))
+            ax.scatter(row[column], row["f1"], s=40, facecolors="none" if standin else "C0",
+                       edgecolors="C0")
+            ax.annotate(str(model), (row[column], row["f1"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("F1 (toxic), test")
+        ax.grid(alpha=0.3)
+    return axes
+
+
+def comparison_steps(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """The steps of the book's chain, as ``label -> (before, after)`` models of ``table``.
+
+    Classical -> BiLSTM; each distilled BiLSTM of chapter 4 against its no-teacher twin (same
+    architecture, data and budget); BiLSTM -> teacher; teacher -> each BERT student (chapters 5
+    and 6's [CLS] models).
+    """
+    def rows_of(chapter: str) -> list[str]:
+        return [str(m) for m, c in table["chapter"].astype(str).items() if c == chapter]
+
+    steps = {"classical → BiLSTM": ("char_ngram_logreg", "BiLSTM")}
+    base = NO_TEACHER_TWIN if NO_TEACHER_TWIN in table.index else "BiLSTM"
+    for student in rows_of("04"):
+        if student != base:
+            steps[f"{base} → {student}"] = (base, student)
+    for teacher in rows_of("03"):
+        steps[f"BiLSTM → {teacher}"] = ("BiLSTM", teacher)
+        for student in rows_of("05") + rows_of("06"):
+            steps[f"{teacher} → {student}"] = (teacher, student)
+    return steps

@@ -1,0 +1,87 @@
+"""From texts to token ids, for any tokenizer of the book, and how long to let a text be.
+
+The BiLSTMs use a byte-level BPE tokenizer of the ``tokenizers`` library (:mod:`helpers.bpe`);
+the BERTs use a ``transformers`` tokenizer. The functions here accept either, so every model is
+fed by the same code: :func:`encode_texts` gives each text's ids (a BERT tokenizer adds [CLS] and
+[SEP]), cut to a maximum length chosen by :func:`choose_max_length`, never padded (padding is
+per batch, :mod:`helpers.batching`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from tokenizers import Tokenizer
+
+LENGTH_QUANTILE = 0.95
+MAX_LENGTH_CAP = 512  # BERT's position embeddings (rubert-tiny's) stop at 512
+
+
+def _is_bpe(tokenizer: Any) -> bool:
+    return isinstance(tokenizer, Tokenizer)
+
+
+def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int | None) -> list[list[int]]:
+    """Token ids of each text, cut to its first ``max_length`` tokens (``None``: uncut).
+
+    A ``tokenizers.Tokenizer`` encodes the batch in parallel in Rust and the ids are cut
+    afterwards, so the saved tokenizer carries no truncation setting. A ``transformers`` tokenizer
+    adds its special tokens ([CLS] ... [SEP]) and truncates with them kept.
+    """
+    if max_length is not None and max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
+    texts = list(texts)
+    if _is_bpe(tokenizer):
+        return [enc.ids[:max_length] for enc in tokenizer.encode_batch(texts)]
+    encoded = tokenizer(texts, add_special_tokens=True, truncation=max_length is not None,
+                        max_length=max_length)
+    return encoded["input_ids"]
+
+
+def token_lengths(tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
+    """Number of tokens of each text (special tokens included), untruncated."""
+    return np.array([len(ids) for ids in encode_texts(tokenizer, texts, None)], dtype=np.int64)
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The id batches are padded with: ``[PAD]`` of either kind of tokenizer."""
+    token_id = tokenizer.token_to_id("[PAD]") if _is_bpe(tokenizer) else tokenizer.pad_token_id
+    if token_id is None:
+        raise ValueError("The tokenizer has no [PAD] token")
+    return int(token_id)
+
+
+def choose_max_length(lengths: Sequence[int], quantile: float = LENGTH_QUANTILE,
+                      cap: int = MAX_LENGTH_CAP) -> int:
+    """The maximum sequence length: the ``quantile`` of the token lengths, at most ``cap``.
+
+    Padding every text to 512 tokens (BERT's limit) wastes most of the computation when the typical
+    comment is a few dozen tokens long. Cutting at the 95th percentile keeps 95% of the texts whole
+    and only trims the tail of very long ones, whose first few hundred tokens usually already show
+    whether they are toxic; it also bounds the cost of the slowest batches.
+    """
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile}")
+    lengths = np.asarray(lengths)
+    if lengths.size == 0:
+        raise ValueError("No lengths to choose from")
+    return int(max(1, min(cap, int(np.ceil(np.quantile(lengths, quantile))))))
+
+
+def plot_length_distribution(lengths: Sequence[int], max_length: int, ax=None, bins: int = 60):
+    """Histogram of token lengths (log scale on counts) with the chosen cut marked."""
+    lengths = np.asarray(lengths)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    ax.hist(lengths, bins=bins, color="steelblue")
+    ax.set_yscale("log")
+    cut = float((lengths > max_length).mean())
+    ax.axvline(max_length, color="crimson", linestyle="--",
+               label=f"max length {max_length} (truncates {cut:.1%} of texts)")
+    ax.set_xlabel("tokens per text")
+    ax.set_ylabel("texts")
+    ax.legend()
+    return ax

@@ -1,0 +1,245 @@
+"""Pretraining a BERT student with masked-language modelling, with or without a teacher.
+
+Masking follows Devlin et al. (2019), "BERT": 15% of tokens are chosen; of them 80% become [MASK],
+10% a random token and 10% stay as they are, redrawn for every batch (dynamic masking, Liu et al.
+2019, "RoBERTa"). With a teacher, the source article adds the KL divergence between the student's
+and the teacher's token distributions and the MSE between normalised [CLS] embeddings; DistilBERT
+(Sanh et al. 2019) weights KL, MLM and a cosine loss between hidden states. A
+:class:`PretrainRecipe` names the weights; the losses are in :mod:`helpers.losses`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+from transformers import BertForMaskedLM
+
+from .batching import EncodedDataset, make_loader
+from .budgets import StudentBudget
+from .config import SEED
+from .encoding import encode_texts
+from .losses import IGNORE, cls_embedding_loss, hidden_cosine_loss, soft_target_kl
+from .pruning import PrunedVocab
+from .training import make_optimizer, optimizer_step, pick_device, set_seed
+
+
+def mask_tokens(input_ids: torch.Tensor, special_ids: torch.Tensor, mask_id: int,
+                regular_ids: torch.Tensor, probability: float = 0.15,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking, redrawn at every call: returns (masked inputs, labels).
+
+    Each non-special token is chosen with ``probability``; a chosen token becomes [MASK] with
+    probability 0.8, a random regular (non-special) token with 0.1 and stays with 0.1. Labels
+    are the original ids at chosen positions and ``-100`` elsewhere. Special tokens ([CLS],
+    [SEP], [PAD], [UNK]) are never chosen: predicting them teaches nothing.
+    """
+    def draw(p: float, shape: torch.Size) -> torch.Tensor:
+        return torch.rand(shape, generator=generator, device=input_ids.device) < p
+
+    chosen = draw(probability, input_ids.shape) & ~torch.isin(input_ids, special_ids)
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE))
+    to_mask = chosen & draw(0.8, input_ids.shape)
+    # Half of the remaining 20%: a random token; the other half keep the original.
+    to_random = chosen & ~to_mask & draw(0.5, input_ids.shape)
+    random_ids = regular_ids[torch.randint(len(regular_ids), input_ids.shape,
+                                           generator=generator, device=input_ids.device)]
+    masked = torch.where(to_mask, torch.full_like(input_ids, mask_id), input_ids)
+    masked = torch.where(to_random, random_ids, masked)
+    return masked, labels
+
+
+def special_and_regular_ids(vocab: PrunedVocab, device: torch.device | str = "cpu"
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids of the pruned tokenizer's special tokens (never masked) and of all the others (drawn as
+    random replacements by :func:`mask_tokens`)."""
+    special = torch.tensor(vocab.tokenizer.all_special_ids, device=device)
+    regular = torch.arange(vocab.size, device=device)
+    return special, regular[~torch.isin(regular, special)]
+
+
+@torch.no_grad()
+def teacher_vocab_logits(teacher: BertForMaskedLM, hidden: torch.Tensor,
+                         kept_ids: torch.Tensor) -> torch.Tensor:
+    """The teacher's MLM logits restricted to the kept tokens.
+
+    Same as ``teacher.cls(hidden)[:, kept_ids]`` but multiplies by the kept rows of the output
+    matrix only, which on a CPU is several times cheaper than the full vocabulary.
+    """
+    head = teacher.cls.predictions
+    weight = head.decoder.weight[kept_ids]
+    return F.linear(head.transform(hidden), weight, head.bias[kept_ids])
+
+
+@dataclass(frozen=True)
+class PretrainRecipe:
+    """Weights of the pretraining losses; a zero weight switches a loss (and its work) off.
+
+    ``teacher_layers[i]`` is the teacher layer whose output student layer ``i`` is aligned with
+    by the cosine loss.
+    """
+
+    name: str
+    mlm: float = 1.0
+    kl: float = 0.0
+    cls: float = 0.0
+    cosine: float = 0.0
+    temperature: float = 2.0
+    teacher_layers: tuple[int, ...] = ()
+
+    @property
+    def needs_teacher(self) -> bool:
+        return bool(self.kl or self.cls or self.cosine)
+
+
+# The article: MLM + token-distribution KL + [CLS] MSE, equal weights.
+ARTICLE_RECIPE = PretrainRecipe("article: MLM + KL + [CLS] MSE", mlm=1.0, kl=1.0, cls=1.0)
+# DistilBERT's weights (alpha_ce=5, alpha_mlm=2, alpha_cos=1, T=2) from its training script.
+DISTILBERT_LAYERS = (0, 2)
+DISTILBERT_RECIPE = PretrainRecipe("DistilBERT: KL + MLM + cosine", mlm=2.0, kl=5.0, cosine=1.0,
+                                   teacher_layers=DISTILBERT_LAYERS)
+MLM_ONLY = PretrainRecipe("MLM only (no teacher)", mlm=1.0)
+
+
+@dataclass
+class PretrainHistory:
+    """Losses every ``log_every`` steps, wall time, and the [CLS] adapter if one was trained."""
+
+    recipe: PretrainRecipe
+    steps: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    adapter: nn.Module | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.steps).set_index("step")
+
+    def plot(self, title: str = "", ax=None):
+        """Each loss component over the pretraining steps."""
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3))
+        self.to_frame().drop(columns=["seconds"], errors="ignore").plot(ax=ax, marker=".")
+        ax.set_xlabel("step")
+        ax.set_title(title or self.recipe.name)
+        return ax
+
+
+def _cycle(loader: DataLoader):
+    while True:
+        yield from loader
+
+
+def pretrain_student(
+    student: BertForMaskedLM,
+    loader: DataLoader,
+    vocab: PrunedVocab,
+    *,
+    steps: int,
+    lr: float,
+    recipe: PretrainRecipe,
+    teacher: BertForMaskedLM | None = None,
+    mlm_probability: float = 0.15,
+    warmup_ratio: float = 0.06,
+    weight_decay: float = 0.01,
+    log_every: int = 10,
+    device: str | torch.device | None = None,
+    seed: int = SEED,
+) -> PretrainHistory:
+    """Masked-language-model pretraining of ``student`` for exactly ``steps`` batches.
+
+    Every batch is masked anew (:func:`mask_tokens`). The student sees the pruned tokenizer's ids,
+    i.e. exactly what it will see when classifying; the teacher sees the same tokens mapped to its
+    own ids (``vocab.to_teacher``), so positions line up (where the pruned tokenizer wrote [UNK],
+    the teacher sees [UNK] too). The loss is ``recipe.mlm * MLM + recipe.kl * KL +
+    recipe.cls * [CLS] MSE + recipe.cosine * hidden-state cosine``; the teacher runs under
+    ``torch.inference_mode`` and is never updated. Logits are computed only at masked positions:
+    the other 85% would not be used.
+    """
+    if recipe.needs_teacher and teacher is None:
+        raise ValueError(f"recipe {recipe.name!r} needs a teacher")
+    set_seed(seed)
+    device = pick_device(device)
+    student.to(device).train()
+    history = PretrainHistory(recipe)
+    params = list(student.parameters())
+    if recipe.cls:
+        # A linear map from the student's [CLS] to the teacher's width (256 -> 312).
+        history.adapter = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
+        history.adapter.to(device)
+        params += list(history.adapter.parameters())
+    if teacher is not None:
+        teacher.to(device).eval()
+    tok = vocab.tokenizer
+    special, regular = special_and_regular_ids(vocab, device)
+    kept_ids = vocab.kept_ids.to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    optimizer, scheduler = make_optimizer(params, lr=lr, weight_decay=weight_decay,
+                                          warmup_ratio=warmup_ratio, total_steps=steps)
+    need_hidden = bool(recipe.cosine)
+    sums: dict[str, float] = {}
+    start = time.perf_counter()
+    batches = _cycle(loader)
+    bar = tqdm(range(1, steps + 1), desc=recipe.name, leave=False)
+    for step in bar:
+        batch = next(batches)
+        ids = batch["inputs"]["input_ids"].to(device)
+        attention = batch["inputs"]["attention_mask"].to(device)
+        for _ in range(10):  # a batch of very short texts can draw no position at all
+            masked, labels = mask_tokens(ids, special, tok.mask_token_id, regular,
+                                         mlm_probability, generator)
+            chosen = labels != IGNORE
+            if chosen.any():
+                break
+        out = student.bert(input_ids=masked, attention_mask=attention,
+                           output_hidden_states=need_hidden)
+        student_logits = student.cls(out.last_hidden_state[chosen])
+        parts = {"mlm": F.cross_entropy(student_logits, labels[chosen])}
+        if teacher is not None and recipe.needs_teacher:
+            with torch.inference_mode():
+                t_out = teacher.bert(input_ids=kept_ids[masked], attention_mask=attention,
+                                     output_hidden_states=need_hidden)
+                t_logits = teacher_vocab_logits(teacher, t_out.last_hidden_state[chosen],
+                                                kept_ids) if recipe.kl else None
+            # Inference tensors cannot be saved for backward: clone them into ordinary ones.
+            if recipe.kl:
+                parts["kl"] = soft_target_kl(student_logits, t_logits.clone(), recipe.temperature)
+            if recipe.cls:
+                parts["cls"] = cls_embedding_loss(
+                    history.adapter(out.last_hidden_state[:, 0]),
+                    t_out.last_hidden_state[:, 0].clone())
+            if recipe.cosine:
+                # hidden_states[0] is the embedding output; layer i's output is [i + 1].
+                parts["cosine"] = torch.stack([
+                    hidden_cosine_loss(out.hidden_states[i + 1],
+                                       t_out.hidden_states[layer + 1].clone(), attention)
+                    for i, layer in enumerate(recipe.teacher_layers)]).mean()
+        weights = {"mlm": recipe.mlm, "kl": recipe.kl, "cls": recipe.cls, "cosine": recipe.cosine}
+        loss = sum(weights[name] * value for name, value in parts.items())
+        optimizer_step(loss, optimizer, scheduler, max_grad_norm=1.0)
+        for name, value in {"loss": loss, **parts}.items():
+            sums[name] = sums.get(name, 0.0) + value.item()
+        if step % log_every == 0 or step == steps:
+            count = log_every if step % log_every == 0 else step % log_every
+            row = {"step": step, **{k: v / count for k, v in sums.items()},
+                   "seconds": time.perf_counter() - start}
+            history.steps.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
+            sums = {}
+    history.seconds = time.perf_counter() - start
+    student.eval()
+    return history
+
+
+def pretrain_loader(vocab: PrunedVocab, texts: Sequence[str], budget: StudentBudget,
+                    seed: int = SEED) -> DataLoader:
+    """Length-bucketed batches of the training texts in the student's ids, for pretraining."""
+    ids = encode_texts(vocab.tokenizer, texts, budget.pretrain_max_length)
+    return make_loader(EncodedDataset(ids), budget.pretrain_batch_size, True,
+                       vocab.tokenizer.pad_token_id, seed)

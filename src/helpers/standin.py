@@ -1,0 +1,113 @@
+"""The offline stand-in teacher, and the notice that goes with every figure it touches.
+
+Readers load ``cointegrated/rubert-tiny`` from the Hugging Face hub (the default ``BOOK_TEACHER``).
+Offline, a randomly initialised model of exactly rubert-tiny's shape, saved with the real
+tokenizer, stands in for it so that every code path runs (:func:`make_standin_teacher`). A stand-in
+is marked in its config (``book_standin=True``); the mark survives saving, loading and fine-tuning,
+every results row that depends on it says so (``standin``), and each chapter prints
+:data:`STANDIN_NOTICE` once.
+
+Command line (used by CI)::
+
+    python -m helpers.standin --tokenizer DIR --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .checkpoints import quiet_transformers
+from .config import SEED, BookConfig
+
+STANDIN_ATTR = "book_standin"
+WEIGHTS_FILE = "model.safetensors"
+STANDIN_NOTICE = (
+    "WARNING: STAND-IN TEACHER. This teacher is NOT rubert-tiny: it is a randomly "
+    "initialised model of rubert-tiny's shape, used because the Hugging Face hub could not "
+    "be reached. It runs every step of the code, but its scores, and the scores of every "
+    "student distilled from it, are meaningless. Set BOOK_TEACHER to the real "
+    "cointegrated/rubert-tiny (hub id or local folder) for real numbers."
+)
+
+
+def is_standin(model_or_config: Any) -> bool:
+    """Whether a model (or its config) is the offline stand-in rather than the real teacher."""
+    config = getattr(model_or_config, "config", model_or_config)
+    return bool(getattr(config, STANDIN_ATTR, False))
+
+
+def standin_warning(model: Any) -> str:
+    """A loud notice to print next to figures when the teacher is a stand-in; else ``""``."""
+    return STANDIN_NOTICE if is_standin(model) else ""
+
+
+def make_standin_teacher(tokenizer_dir: str | Path, out_dir: str | Path, seed: int = SEED) -> Path:
+    """Save a randomly initialised ``BertForPreTraining`` of the tokenizer's config to ``out_dir``.
+
+    ``tokenizer_dir`` holds the real tokenizer and the model config (no weights). The model is
+    marked ``book_standin=True`` in its config. Nothing is done when ``out_dir`` already holds a
+    stand-in; a real model there is never overwritten.
+    """
+    from transformers import AutoConfig, AutoTokenizer, BertForPreTraining
+
+    out = Path(out_dir)
+    if (out / "config.json").is_file():
+        existing = AutoConfig.from_pretrained(out)
+        if not is_standin(existing):
+            raise FileExistsError(f"{out} holds a model that is not a stand-in; not replacing it.")
+        if (out / WEIGHTS_FILE).is_file() and (out / "tokenizer_config.json").is_file():
+            return out
+    config = AutoConfig.from_pretrained(tokenizer_dir)
+    setattr(config, STANDIN_ATTR, True)
+    # fork_rng: seed the initialisation without changing the caller's random state.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = BertForPreTraining(config)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with quiet_transformers():
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+    return out
+
+
+def teacher_fields(config: BookConfig, model: Any) -> dict[str, Any]:
+    """The ``teacher`` and ``standin`` fields of :func:`helpers.results.record_result` for a model
+    that learned from ``model`` (the teacher, or its config)."""
+    return {"teacher": config.teacher, "standin": is_standin(model)}
+
+
+def standin_notice(frame: pd.DataFrame) -> str:
+    """:data:`STANDIN_NOTICE` and the names of the rows of ``frame`` (results rows, or a table
+    indexed by model) that depend on a stand-in teacher; ``""`` when none does."""
+    if "standin" not in frame.columns:
+        return ""
+    flagged = frame["standin"].map(lambda v: v is True or v == 1.0)
+    if not flagged.any():
+        return ""
+    names = frame["model"][flagged] if "model" in frame.columns else frame.index[flagged]
+    return f"{STANDIN_NOTICE}\nRows that depend on it: {', '.join(map(str, names))}."
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m helpers.standin --tokenizer DIR --out DIR``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.standin",
+        description="Save a randomly initialised rubert-tiny-shaped model (offline use).")
+    parser.add_argument("--tokenizer", required=True, type=Path,
+                        help="folder with the real tokenizer and the model config")
+    parser.add_argument("--out", required=True, type=Path, help="folder to save the stand-in to")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    out = make_standin_teacher(args.tokenizer, args.out, seed=args.seed)
+    print(f"Stand-in teacher (random weights, meaningless scores) in {out}")
+
+
+if __name__ == "__main__":
+    main()

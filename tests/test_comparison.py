@@ -1,0 +1,115 @@
+"""Tests of helpers.comparison: every recorded model measured the same way, and what it buys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from toy import tiny_bert_folder, tiny_bilstm_folder, toy_corpus
+
+from helpers.comparison import (
+    compare_models,
+    comparison_steps,
+    distilled_students,
+    missing_chapters,
+    plot_tradeoffs,
+    step_gains,
+    tradeoffs,
+)
+from helpers.config import BookConfig
+from helpers.distill import NO_TEACHER_TWIN
+from helpers.results import load_results, record_result, update_row
+from helpers.standin import standin_notice
+
+SCORES = {"f1": 0.6, "macro_f1": 0.7, "average_precision": 0.7}
+
+
+def _two_model_config(tmp_path: Path) -> BookConfig:
+    config = BookConfig(data=None, teacher="x", small=True, root=tmp_path)
+    tiny_bilstm_folder(config.artifacts_dir / "bilstm" / "model")
+    tiny_bert_folder(config.artifacts_dir / "teacher")
+    record_result(config, "BiLSTM", "02", SCORES, kind="bilstm", artifact="bilstm/model",
+                  params=1, train_seconds=1)
+    record_result(config, "teacher", "03", {**SCORES, "f1": 0.8}, kind="transformers",
+                  artifact="teacher", params=1, train_seconds=1, teacher="x", standin=True)
+    # A row whose saved model is gone cannot be measured: it is listed, not dropped silently.
+    config.artifact("gone", "model.pt").write_bytes(b"x")
+    record_result(config, "old row", "01", {**SCORES, "f1": 0.5}, kind="bilstm",
+                  artifact="gone/model.pt", params=1, train_seconds=1)
+    (config.artifacts_dir / "gone" / "model.pt").unlink()
+    return config
+
+
+def test_compare_models_measures_loadable_rows_and_lists_the_rest(tmp_path: Path) -> None:
+    config = _two_model_config(tmp_path)
+    texts = toy_corpus(30)["text"].tolist()
+    test = toy_corpus(30)
+    table = compare_models(config, latency_texts=texts[:4], throughput_texts=texts, test=test)
+    assert list(table.index) == ["BiLSTM", "teacher"]
+    assert "old row" in table.attrs["skipped"] and "re-run" in table.attrs["skipped"]["old row"]
+    assert table.loc["teacher", "standin"] and not table.loc["BiLSTM", "standin"]
+    assert table["f1_reloaded"].between(0, 1).all()
+    notice = standin_notice(table.reset_index())
+    assert "STAND-IN" in notice and "teacher" in notice and "BiLSTM" not in notice.split(":")[-1]
+    assert standin_notice(table.reset_index().iloc[:1]) == ""
+    axes = plot_tradeoffs(table)
+    assert axes[0].get_xscale() == "log" and len(axes[0].texts) == 2
+    with pytest.raises(ValueError):
+        compare_models(config, latency_texts=[], throughput_texts=texts)
+
+
+def test_tradeoffs_and_step_gains_are_computed_from_the_table() -> None:
+    table = pd.DataFrame({"f1": [0.70, 0.75, 0.90, 0.85], "latency_ms": [0.5, 2.0, 10.0, 1.5],
+                          "size_mb": [1.0, 9.0, 48.0, 6.0]},
+                         index=["char", "bilstm", "teacher", "student"])
+    out = tradeoffs(table, reference="char")
+    assert out.loc["teacher", "F1 per ms"] == pytest.approx(0.09)
+    assert out.loc["bilstm", "F1 per MB"] == pytest.approx(0.75 / 9)
+    assert out.loc["teacher", "dF1 per extra ms"] == pytest.approx(0.20 / 9.5)
+    assert np.isnan(out.loc["char", "dF1 per extra ms"])
+    # bilstm is slower than the student and worse: not on the Pareto front.
+    assert out["pareto"].to_dict() == {"char": True, "bilstm": False, "student": True,
+                                       "teacher": True}
+    steps = step_gains(table, {"distil": ("teacher", "student"), "missing": ("a", "b")})
+    assert list(steps.index) == ["distil"]
+    assert steps.loc["distil", "dF1"] == pytest.approx(-0.05)
+    assert steps.loc["distil", "dF1 per ms"] == pytest.approx(-0.05 / -8.5)
+    assert tradeoffs(pd.DataFrame()).empty
+
+
+def test_ratios_over_noise_sized_changes_are_left_empty() -> None:
+    """Two models of one architecture differ by bytes and timing jitter: no F1 'per MB' for that."""
+    table = pd.DataFrame({"f1": [0.65, 0.72, 0.80], "latency_ms": [4.57, 4.50, 6.0],
+                          "size_mb": [11.0135, 11.01351, 14.3]},
+                         index=["twin", "distilled", "bigger"])
+    steps = step_gains(table, {"distil": ("twin", "distilled"), "grow": ("twin", "bigger")})
+    assert np.isnan(steps.loc["distil", "dF1 per MB"])
+    assert np.isnan(steps.loc["distil", "dF1 per ms"])
+    assert steps.loc["grow", "dF1 per MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
+    assert steps.loc["grow", "dF1 per ms"] == pytest.approx(0.15 / (6.0 - 4.57))
+    out = tradeoffs(table, reference="twin")
+    assert np.isnan(out.loc["distilled", "dF1 per extra MB"])
+    assert out.loc["bigger", "dF1 per extra MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
+
+
+def test_chapter_six_bookkeeping(tmp_path: Path) -> None:
+    config = _two_model_config(tmp_path)
+    results = load_results(config)
+    assert missing_chapters(results) == ["notebooks/04_distill_bilstm.ipynb",
+                                         "notebooks/05_distill_tiny_bert.ipynb"]
+    update_row(config, "BiLSTM", latency_ms=1.5)
+    assert load_results(config).set_index("model").loc["BiLSTM", "latency_ms"] == 1.5
+    rows = pd.DataFrame({"model": ["s", "twin", "t"], "chapter": ["05", "05", "03"],
+                         "kind": ["transformers"] * 3, "teacher": ["x", None, None]})
+    assert distilled_students(rows)["model"].tolist() == ["s"]
+    table = pd.DataFrame({"chapter": ["01", "02", "03", "04", "04", "05"]},
+                         index=["char_ngram_logreg", "BiLSTM", "teacher", NO_TEACHER_TWIN,
+                                "distilled", "tiny"])
+    assert comparison_steps(table) == {
+        "classical → BiLSTM": ("char_ngram_logreg", "BiLSTM"),
+        f"{NO_TEACHER_TWIN} → distilled": (NO_TEACHER_TWIN, "distilled"),
+        "BiLSTM → teacher": ("BiLSTM", "teacher"),
+        "teacher → tiny": ("teacher", "tiny"),
+    }
