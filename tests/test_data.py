@@ -188,19 +188,48 @@ def test_book_data_file_is_used_as_is(tmp_path: Path) -> None:
     assert resolve_dataset_path(config_for(tmp_path, path), urls=UNREACHABLE) == path
 
 
-def test_corrupted_cache_is_redownloaded(tmp_path: Path, monkeypatch) -> None:
+def test_a_cached_copy_that_fails_verification_is_kept_and_explained(
+    tmp_path: Path, monkeypatch
+) -> None:
     source = write_csv(tmp_path / "source.csv", [("привет", 0), ("дурак", 1)])
-    sha = data.sha256_file(source)
-    monkeypatch.setattr(data, "DATA_SHA256", sha)
+    monkeypatch.setattr(data, "DATA_SHA256", data.sha256_file(source))
     config = config_for(tmp_path)
     cached = config.data_cache_dir / data.DATA_FILENAME
     cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"truncated")
-    path = resolve_dataset_path(config, urls=(*UNREACHABLE, source.as_uri()))
-    assert path == cached
+    cached.write_bytes(b"the reader's own file")
+    with pytest.raises(DatasetError, match="is not the pinned dataset") as info:
+        resolve_dataset_path(config, urls=(source.as_uri(),))
+    message = str(info.value)
+    assert "left as it is" in message and f"BOOK_DATA={cached}" in message
+    assert "move or rename it" in message
+    assert cached.read_bytes() == b"the reader's own file"  # never deleted nor overwritten
+    # Once the reader moves it away, the pinned copy is downloaded and then used offline.
+    cached.rename(tmp_path / "mine.csv")
+    assert resolve_dataset_path(config, urls=(*UNREACHABLE, source.as_uri())) == cached
     assert cached.read_bytes() == source.read_bytes()
-    # A verified cache is used without touching the network.
     assert resolve_dataset_path(config, urls=UNREACHABLE) == cached
+    assert data.is_pinned_data(config)
+
+
+def test_book_data_is_verified_and_marked_not_rejected(tmp_path: Path, monkeypatch) -> None:
+    pinned = write_csv(tmp_path / "pinned.csv", [("привет", 0), ("дурак", 1)])
+    monkeypatch.setattr(data, "DATA_SHA256", data.sha256_file(pinned))
+    assert data.is_pinned_data(config_for(tmp_path, pinned))
+    flipped = write_csv(tmp_path / "flipped.csv", [("привет", 1), ("дурак", 1)])
+    config = config_for(tmp_path, flipped)
+    assert resolve_dataset_path(config, urls=UNREACHABLE) == flipped  # allowed: own data
+    assert not data.is_pinned_data(config)
+    assert data.dataset_sha256(config) == data.sha256_file(flipped)
+    assert flipped.read_text(encoding="utf-8").count("\n") == 3  # untouched
+
+
+def test_download_never_overwrites(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "source.csv", [("a", 0)])
+    dest = write_csv(tmp_path / "dest.csv", [("b", 1)])
+    before = dest.read_bytes()
+    with pytest.raises(FileExistsError):
+        data.download_file(source.as_uri(), dest, data.sha256_file(source))
+    assert dest.read_bytes() == before
 
 
 def test_download_with_wrong_checksum_is_not_kept(tmp_path: Path, monkeypatch) -> None:

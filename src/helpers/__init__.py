@@ -5,8 +5,10 @@ Every notebook imports its logic from here; each module owns one idea:
 * ``config``: the three environment variables, paths of artifacts; ``budgets``: how long every
   model trains, in one place.
 * ``data``: download, checks, cleaning, the split; ``evaluation``: metrics and plots;
-  ``results``: the results file and its one recording function; ``benchmark``: size, parameters,
-  latency, throughput.
+  ``results``: the results file and its one recording function; ``provenance``: which data,
+  split and code made a figure; ``uncertainty``: bootstrap intervals and seed spread;
+  ``benchmark``: size, parameters, latency, throughput; ``build_cache``: re-executes a chapter
+  when its code or data changed.
 * ``text``: normalisation, lemmatization, stop words; ``baselines``: the classical models.
 * ``bpe``: the BiLSTM's tokenizer; ``encoding``: texts to token ids for any tokenizer and the
   max length; ``batching``: dynamic padding, length buckets, batched prediction; ``training``: the

@@ -84,13 +84,6 @@ def get_config(environ: dict[str, str] | None = None, root: Path | None = None) 
     )
 
 
-def describe(config: BookConfig) -> str:
-    """One line a notebook prints so the reader sees what it runs on."""
-    mode = "SMALL-DATA MODE (numbers are not meaningful)" if config.small else "full data"
-    data = config.data or f"cache {config.data_cache_dir}"
-    return f"Data: {data} | {mode} | teacher: {config.teacher}"
-
-
 def slug(name: str) -> str:
     """A file-name-safe version of a model name, for its artifact's folder or file."""
     return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")

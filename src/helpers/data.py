@@ -59,12 +59,18 @@ def verify_checksum(path: Path, expected: str) -> None:
     if actual != expected:
         raise ChecksumError(
             f"{path} has sha256 {actual}, expected {expected}: the file is corrupted or is not "
-            "the pinned dataset. Delete it and run again to download a fresh copy."
+            "the pinned dataset."
         )
 
 
 def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 30) -> Path:
-    """Download ``url`` to ``dest`` with a progress bar; keep it only if the checksum matches."""
+    """Download ``url`` to ``dest`` with a progress bar; keep it only if the checksum matches.
+
+    The download goes to a temporary file beside ``dest``, which is moved into place only once
+    verified; an existing ``dest`` is never overwritten.
+    """
+    if dest.exists():
+        raise FileExistsError(f"{dest} exists already; not overwriting it")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
         tmp_path = Path(tmp.name)
@@ -87,10 +93,21 @@ def download_file(url: str, dest: Path, expected_sha256: str, timeout: float = 3
     return dest
 
 
+def cached_dataset_path(config: BookConfig) -> Path:
+    """Where the book keeps its downloaded copy of the dataset."""
+    return config.data_cache_dir / DATA_FILENAME
+
+
 def resolve_dataset_path(
     config: BookConfig | None = None, urls: tuple[str, ...] = DATA_URLS
 ) -> Path:
-    """Find the dataset: ``BOOK_DATA``, else the verified cache, else download into the cache."""
+    """Find the dataset: ``BOOK_DATA``, else the verified cache, else download into the cache.
+
+    A ``BOOK_DATA`` file is used as it is (readers bring their own data; :func:`is_pinned_data`
+    tells whether it is the pinned file and every results row records it). A cached copy that
+    fails verification is never deleted or overwritten: the error says what is wrong and how to
+    fix it.
+    """
     config = config or get_config()
     if config.data is not None:
         if not config.data.is_file():
@@ -99,14 +116,18 @@ def resolve_dataset_path(
                 "BOOK_DATA to download the dataset into the book's cache."
             )
         return config.data
-    cached = config.data_cache_dir / DATA_FILENAME
+    cached = cached_dataset_path(config)
     if cached.is_file():
-        try:
-            verify_checksum(cached, DATA_SHA256)
-            return cached
-        except ChecksumError as error:
-            print(f"Cached copy rejected ({error}); downloading it again.")
-            cached.unlink()
+        actual = dataset_sha256(config)
+        if actual != DATA_SHA256:
+            raise DatasetError(
+                f"{cached} is not the pinned dataset: its sha256 is {actual}, expected "
+                f"{DATA_SHA256} (a truncated download, an edited copy or another file). It was "
+                "left as it is. To get the pinned file, move or rename it and run again (the "
+                f"book downloads a fresh copy); to use this file as your own data, set "
+                f"BOOK_DATA={cached} (the figures are then marked as not from the pinned data)."
+            )
+        return cached
     failures = []
     for url in urls:
         try:
@@ -118,6 +139,31 @@ def resolve_dataset_path(
         "'Russian Language Toxic Comments' from Kaggle (blackmoon/russian-language-toxic-comments)"
         f" by hand and either save it as {cached} or set BOOK_DATA=/path/to/labeled.csv."
     )
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def dataset_sha256(config: BookConfig) -> str:
+    """sha256 of the dataset file in use (``BOOK_DATA``, else the cached copy), without
+    downloading; remembered per file path, size and modification time. ``FileNotFoundError``
+    when there is no file yet."""
+    path = config.data if config.data is not None else cached_dataset_path(config)
+    if not path.is_file():
+        raise FileNotFoundError(f"No dataset file at {path} yet")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
+
+
+def is_pinned_data(config: BookConfig) -> bool:
+    """Whether the book runs on the pinned dataset (its sha256 is :data:`DATA_SHA256`)."""
+    try:
+        return dataset_sha256(config) == DATA_SHA256
+    except FileNotFoundError:
+        return False
 
 
 def read_dataset(

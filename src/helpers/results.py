@@ -15,7 +15,9 @@ the same fields with the same meanings:
     wall time of training;
 ``teacher``, ``standin``
     the teacher the model learned from (its hub id or folder), ``None`` for a model trained without
-    one; ``standin`` is true when that teacher is the offline stand-in (:mod:`helpers.standin`).
+    one; ``standin`` is true when that teacher is the offline stand-in (:mod:`helpers.standin`);
+``data_sha256``, ``pinned_data``, ``split_seed``, ``code``, ``small``
+    where the figures come from (:func:`helpers.provenance.provenance`).
 
 Chapter 6 adds measured speed to the rows with :func:`update_row`.
 """
@@ -35,6 +37,7 @@ import pandas as pd
 
 from .benchmark import size_on_disk_mb
 from .config import BookConfig, get_config
+from .provenance import provenance
 
 CHAPTERS = {
     "01": "classical baselines", "02": "BiLSTM", "03": "teacher", "04": "BERT -> BiLSTM",
@@ -43,7 +46,8 @@ CHAPTERS = {
 KINDS = ("sklearn", "bilstm", "transformers", "cls_logreg")
 SCORES = ("f1", "macro_f1", "average_precision")
 COLUMNS = ["model", "chapter", "kind", "artifact", "f1", "macro_f1", "average_precision",
-           "params", "size_mb", "train_seconds", "teacher", "standin"]
+           "params", "size_mb", "train_seconds", "teacher", "standin", "data_sha256",
+           "pinned_data", "split_seed", "code", "small"]
 
 
 def field_value(row: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -127,6 +131,7 @@ def record_result(
         "params": int(params), "size_mb": round(size_on_disk_mb(path), 3),
         "train_seconds": round(float(train_seconds), 1),
         "teacher": None if teacher is None else str(teacher), "standin": bool(standin),
+        **provenance(config),
         **{k: _plain(v) for k, v in extra.items()},
     }
     rows = [r for r in _read_rows(config) if r["model"] != model] + [row]

@@ -1,0 +1,50 @@
+"""Where a figure comes from: the data, the split, the teacher and the code that produced it.
+
+Every results row carries :func:`provenance` (added by :func:`helpers.results.record_result`),
+so that a table can say which data (sha256, and whether it is the pinned file), which split seed
+and which code made each of its rows, beside the teacher fields
+(:func:`helpers.standin.teacher_fields`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from .config import SEED, BookConfig
+from .data import dataset_sha256, is_pinned_data
+
+PACKAGE = Path(__file__).parent
+
+
+def code_fingerprint() -> str:
+    """sha256 (first 16 hex digits) of the source of every ``helpers`` module: two rows with the
+    same fingerprint were produced by the same code."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def provenance(config: BookConfig, split_seed: int = SEED) -> dict[str, Any]:
+    """The data's sha256 and whether it is the pinned file, the split seed, and the code."""
+    try:
+        sha = dataset_sha256(config)
+    except FileNotFoundError:
+        sha = None
+    return {"data_sha256": sha, "pinned_data": is_pinned_data(config), "split_seed": split_seed,
+            "code": code_fingerprint(), "small": config.small}
+
+
+def describe(config: BookConfig) -> str:
+    """One line a notebook prints so the reader sees what it runs on: the data (and whether it is
+    the pinned file), the mode and the teacher."""
+    mode = "SMALL-DATA MODE (numbers are not meaningful)" if config.small else "full data"
+    data = config.data or f"cache {config.data_cache_dir}"
+    try:
+        pinned = ("pinned file (sha256 verified)" if is_pinned_data(config) else
+                  "NOT the pinned file: its figures are marked pinned_data=False")
+    except OSError:
+        pinned = "not read yet"
+    return f"Data: {data}, {pinned} | {mode} | teacher: {config.teacher}"
