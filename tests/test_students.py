@@ -220,6 +220,75 @@ def test_pretraining_with_the_article_recipe_lowers_the_loss_and_leaves_the_teac
                                   recipe=pretraining.DISTILBERT_RECIPE)
 
 
+def test_a_batch_where_nothing_is_drawn_still_masks_one_token(vocab):
+    tok = vocab.tokenizer
+    special, regular = pretraining.special_and_regular_ids(vocab)
+    ids = torch.tensor([[tok.cls_token_id, tok.pad_token_id, tok.sep_token_id],
+                        [tok.cls_token_id, regular[7].item(), tok.sep_token_id]])
+    masked, labels = pretraining.mask_tokens(ids, special, tok.mask_token_id, regular,
+                                             probability=0.0)
+    chosen = labels != losses.IGNORE
+    assert chosen.sum() == 1 and chosen[1, 1]  # the batch's only regular token
+    only_special = ids[:1]
+    _, labels = pretraining.mask_tokens(only_special, special, tok.mask_token_id, regular, 0.0)
+    assert (labels == losses.IGNORE).all()  # nothing to predict: the step is skipped
+
+
+def test_pretraining_on_very_short_texts_never_gives_nan(vocab, teacher):
+    student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=16,
+                                         max_position_embeddings=64)
+    budget = budgets.StudentBudget(pretrain_steps=6, pretrain_batch_size=2,
+                                    pretrain_max_length=8, pretrain_lr=1e-3, head_epochs=1,
+                                    head_batch_size=2, head_max_length=8, head_lr=1e-3)
+    loader = pretraining.pretrain_loader(vocab, ["Кошка", "", "спит", "на"], budget)
+    history = pretraining.pretrain_student(student, loader, vocab, steps=6, lr=1e-3,
+                                           recipe=pretraining.ARTICLE_RECIPE, teacher=teacher,
+                                           mlm_probability=0.01, log_every=2)
+    frame = history.to_frame()
+    assert len(frame) >= 1 and np.isfinite(frame.to_numpy()).all()
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"mlm": -1.0}, "must be >= 0"),
+    ({"mlm": 0.0}, "at least one positive"),
+    ({"temperature": 0.0}, "temperature"),
+    ({"cosine": 1.0}, "needs teacher_layers"),
+])
+def test_recipes_are_validated(weights, message):
+    with pytest.raises(ValueError, match=message):
+        pretraining.PretrainRecipe("bad", **weights)
+
+
+def test_cosine_recipe_needs_one_teacher_layer_per_student_layer(vocab, teacher):
+    student = students.make_layer_subset_student(teacher, vocab, teacher_layers=(0, 2))
+    loader = pretraining.pretrain_loader(vocab, [FREQUENT] * 4, budgets.StudentBudget(
+        1, 2, 16, 1e-3, 1, 2, 16, 1e-3))
+    recipe = pretraining.PretrainRecipe("three", mlm=1.0, cosine=1.0, teacher_layers=(0, 1, 2))
+    with pytest.raises(ValueError, match="one per student layer"):
+        pretraining.pretrain_student(student, loader, vocab, steps=1, lr=1e-3, recipe=recipe,
+                                     teacher=teacher)
+
+
+def test_twins_pretrained_on_one_loader_see_the_same_batches(vocab, teacher):
+    """A shared loader must not advance between runs: the same student trained after another run
+    used the loader ends with exactly the same weights."""
+    texts = [FREQUENT, "синхрофазотрон на диване", "Кошка спит", FREQUENT + " и спит"] * 4
+    loader = pretraining.pretrain_loader(vocab, texts, budgets.StudentBudget(
+        5, 4, 16, 1e-3, 1, 4, 16, 1e-3))
+
+    def run() -> dict[str, torch.Tensor]:
+        student = students.make_tiny_student(teacher, vocab, hidden_size=16,
+                                             num_hidden_layers=1, num_attention_heads=2,
+                                             intermediate_size=16, max_position_embeddings=64)
+        pretraining.pretrain_student(student, loader, vocab, steps=5, lr=1e-3,
+                                     recipe=pretraining.MLM_ONLY)
+        return student.state_dict()
+
+    first, second = run(), run()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
 def test_teacher_vocab_logits_equal_the_full_head_at_kept_ids(vocab, teacher):
     hidden = torch.randn(5, 32)
     full = teacher.cls(hidden)[:, vocab.kept_ids]

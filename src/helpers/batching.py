@@ -101,12 +101,20 @@ def length_batches(
     return batches
 
 
-class _LengthBatchSampler:
-    """Yields :func:`length_batches`, reshuffled with a new seed every epoch."""
+class LengthBatchSampler:
+    """Yields :func:`length_batches`, reshuffled with the seed ``seed + epoch`` every epoch.
+
+    The epoch counter advances at every pass; :meth:`set_epoch` sets it, so that two trainings
+    sharing one loader (a student and its twin) see exactly the same batches in the same order.
+    """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int) -> None:
         self.lengths, self.batch_size, self.shuffle, self.seed = lengths, batch_size, shuffle, seed
         self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The next pass uses the order of epoch ``epoch`` (counted from 0)."""
+        self.epoch = epoch
 
     def __iter__(self):
         seed = self.seed + self.epoch
@@ -121,9 +129,10 @@ class _LengthBatchSampler:
 def make_loader(
     dataset: EncodedDataset, batch_size: int, shuffle: bool, pad_id: int, seed: int = SEED
 ) -> DataLoader:
-    """A DataLoader with length-bucketed batches and dynamic padding."""
+    """A DataLoader with length-bucketed batches and dynamic padding (its ``batch_sampler`` is a
+    :class:`LengthBatchSampler`)."""
     lengths = [len(ids) for ids in dataset.input_ids]
-    sampler = _LengthBatchSampler(lengths, batch_size, shuffle, seed)
+    sampler = LengthBatchSampler(lengths, batch_size, shuffle, seed)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=pad_collate(pad_id))
 
 

@@ -40,12 +40,18 @@ def mask_tokens(input_ids: torch.Tensor, special_ids: torch.Tensor, mask_id: int
     Each non-special token is chosen with ``probability``; a chosen token becomes [MASK] with
     probability 0.8, a random regular (non-special) token with 0.1 and stays with 0.1. Labels
     are the original ids at chosen positions and ``-100`` elsewhere. Special tokens ([CLS],
-    [SEP], [PAD], [UNK]) are never chosen: predicting them teaches nothing.
+    [SEP], [PAD], [UNK]) are never chosen: predicting them teaches nothing. When the draw chooses
+    nothing (a batch of very short texts), the first regular token of the batch is chosen, so the
+    MLM loss is never an average over zero positions.
     """
     def draw(p: float, shape: torch.Size) -> torch.Tensor:
         return torch.rand(shape, generator=generator, device=input_ids.device) < p
 
-    chosen = draw(probability, input_ids.shape) & ~torch.isin(input_ids, special_ids)
+    regular = ~torch.isin(input_ids, special_ids)
+    chosen = draw(probability, input_ids.shape) & regular
+    if not chosen.any() and regular.any():
+        chosen = chosen.clone()
+        chosen.view(-1)[regular.view(-1).nonzero()[0]] = True
     labels = torch.where(chosen, input_ids, torch.full_like(input_ids, IGNORE))
     to_mask = chosen & draw(0.8, input_ids.shape)
     # Half of the remaining 20%: a random token; the other half keep the original.
@@ -95,6 +101,16 @@ class PretrainRecipe:
     temperature: float = 2.0
     teacher_layers: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        weights = {"mlm": self.mlm, "kl": self.kl, "cls": self.cls, "cosine": self.cosine}
+        if any(w < 0 for w in weights.values()) or not any(weights.values()):
+            raise ValueError(f"recipe {self.name!r}: loss weights must be >= 0 and at least one "
+                             f"positive, got {weights}")
+        if self.temperature <= 0:
+            raise ValueError(f"recipe {self.name!r}: temperature must be positive")
+        if self.cosine and not self.teacher_layers:
+            raise ValueError(f"recipe {self.name!r}: the cosine loss needs teacher_layers")
+
     @property
     def needs_teacher(self) -> bool:
         return bool(self.kl or self.cls or self.cosine)
@@ -132,8 +148,64 @@ class PretrainHistory:
 
 
 def _cycle(loader: DataLoader):
+    """Batches of ``loader`` pass after pass, from its first epoch's order: every student
+    pretrained on the same loader sees the same batches."""
+    if hasattr(loader.batch_sampler, "set_epoch"):
+        loader.batch_sampler.set_epoch(0)
     while True:
         yield from loader
+
+
+def pretraining_losses(
+    student: BertForMaskedLM, masked: torch.Tensor, attention: torch.Tensor,
+    labels: torch.Tensor, recipe: PretrainRecipe, teacher: BertForMaskedLM | None = None,
+    kept_ids: torch.Tensor | None = None, adapter: nn.Module | None = None,
+) -> dict[str, torch.Tensor]:
+    """The losses of one pretraining batch, by name; the step minimises their weighted sum.
+
+    The student reads the masked ids of the pruned vocabulary; the teacher reads the same tokens
+    mapped to its own ids (``kept_ids[masked]``), so positions line up, under
+    ``torch.inference_mode`` (it is never updated). Logits are computed at masked positions only.
+    """
+    chosen = labels != IGNORE
+    out = student.bert(input_ids=masked, attention_mask=attention,
+                       output_hidden_states=bool(recipe.cosine))
+    student_logits = student.cls(out.last_hidden_state[chosen])
+    parts = {"mlm": F.cross_entropy(student_logits, labels[chosen])}
+    if not recipe.needs_teacher:
+        return parts
+    with torch.inference_mode():
+        t_out = teacher.bert(input_ids=kept_ids[masked], attention_mask=attention,
+                             output_hidden_states=bool(recipe.cosine))
+        t_logits = (teacher_vocab_logits(teacher, t_out.last_hidden_state[chosen], kept_ids)
+                    if recipe.kl else None)
+    # Inference tensors cannot be saved for backward: clone them into ordinary ones.
+    if recipe.kl:
+        parts["kl"] = soft_target_kl(student_logits, t_logits.clone(), recipe.temperature)
+    if recipe.cls:
+        parts["cls"] = cls_embedding_loss(adapter(out.last_hidden_state[:, 0]),
+                                          t_out.last_hidden_state[:, 0].clone())
+    if recipe.cosine:
+        # hidden_states[0] is the embedding output; layer i's output is [i + 1].
+        parts["cosine"] = torch.stack([
+            hidden_cosine_loss(out.hidden_states[i + 1], t_out.hidden_states[layer + 1].clone(),
+                               attention)
+            for i, layer in enumerate(recipe.teacher_layers)]).mean()
+    return parts
+
+
+def _check_pretraining(student: BertForMaskedLM, recipe: PretrainRecipe,
+                       teacher: BertForMaskedLM | None, steps: int) -> None:
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if recipe.needs_teacher and teacher is None:
+        raise ValueError(f"recipe {recipe.name!r} needs a teacher")
+    if recipe.cosine:
+        n_student, n_teacher = student.config.num_hidden_layers, teacher.config.num_hidden_layers
+        if len(recipe.teacher_layers) != n_student or max(recipe.teacher_layers) >= n_teacher:
+            raise ValueError(f"recipe {recipe.name!r} aligns teacher layers "
+                             f"{recipe.teacher_layers}: it needs one per student layer "
+                             f"({n_student}), each below {n_teacher}")
 
 
 def pretrain_student(
@@ -154,16 +226,13 @@ def pretrain_student(
 ) -> PretrainHistory:
     """Masked-language-model pretraining of ``student`` for exactly ``steps`` batches.
 
-    Every batch is masked anew (:func:`mask_tokens`). The student sees the pruned tokenizer's ids,
-    i.e. exactly what it will see when classifying; the teacher sees the same tokens mapped to its
-    own ids (``vocab.to_teacher``), so positions line up (where the pruned tokenizer wrote [UNK],
-    the teacher sees [UNK] too). The loss is ``recipe.mlm * MLM + recipe.kl * KL +
-    recipe.cls * [CLS] MSE + recipe.cosine * hidden-state cosine``; the teacher runs under
-    ``torch.inference_mode`` and is never updated. Logits are computed only at masked positions:
-    the other 85% would not be used.
+    Every batch is masked anew (:func:`mask_tokens`) and its losses computed by
+    :func:`pretraining_losses`; the loss is ``recipe.mlm * MLM + recipe.kl * KL +
+    recipe.cls * [CLS] MSE + recipe.cosine * hidden-state cosine``, minimised by the optimizer
+    step the classification training uses (:func:`helpers.training.optimizer_step`). A batch with
+    no regular token at all (nothing to predict) is skipped.
     """
-    if recipe.needs_teacher and teacher is None:
-        raise ValueError(f"recipe {recipe.name!r} needs a teacher")
+    _check_pretraining(student, recipe, teacher, steps)
     set_seed(seed)
     device = pick_device(device)
     student.to(device).train()
@@ -176,62 +245,37 @@ def pretrain_student(
         params += list(history.adapter.parameters())
     if teacher is not None:
         teacher.to(device).eval()
-    tok = vocab.tokenizer
     special, regular = special_and_regular_ids(vocab, device)
     kept_ids = vocab.kept_ids.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     optimizer, scheduler = make_optimizer(params, lr=lr, weight_decay=weight_decay,
                                           warmup_ratio=warmup_ratio, total_steps=steps)
-    need_hidden = bool(recipe.cosine)
+    weights = {"mlm": recipe.mlm, "kl": recipe.kl, "cls": recipe.cls, "cosine": recipe.cosine}
     sums: dict[str, float] = {}
+    count = 0
     start = time.perf_counter()
     batches = _cycle(loader)
-    bar = tqdm(range(1, steps + 1), desc=recipe.name, leave=False)
+    bar = tqdm(range(1, steps + 1), desc=recipe.name, leave=False, mininterval=5)
     for step in bar:
         batch = next(batches)
         ids = batch["inputs"]["input_ids"].to(device)
         attention = batch["inputs"]["attention_mask"].to(device)
-        for _ in range(10):  # a batch of very short texts can draw no position at all
-            masked, labels = mask_tokens(ids, special, tok.mask_token_id, regular,
-                                         mlm_probability, generator)
-            chosen = labels != IGNORE
-            if chosen.any():
-                break
-        out = student.bert(input_ids=masked, attention_mask=attention,
-                           output_hidden_states=need_hidden)
-        student_logits = student.cls(out.last_hidden_state[chosen])
-        parts = {"mlm": F.cross_entropy(student_logits, labels[chosen])}
-        if teacher is not None and recipe.needs_teacher:
-            with torch.inference_mode():
-                t_out = teacher.bert(input_ids=kept_ids[masked], attention_mask=attention,
-                                     output_hidden_states=need_hidden)
-                t_logits = teacher_vocab_logits(teacher, t_out.last_hidden_state[chosen],
-                                                kept_ids) if recipe.kl else None
-            # Inference tensors cannot be saved for backward: clone them into ordinary ones.
-            if recipe.kl:
-                parts["kl"] = soft_target_kl(student_logits, t_logits.clone(), recipe.temperature)
-            if recipe.cls:
-                parts["cls"] = cls_embedding_loss(
-                    history.adapter(out.last_hidden_state[:, 0]),
-                    t_out.last_hidden_state[:, 0].clone())
-            if recipe.cosine:
-                # hidden_states[0] is the embedding output; layer i's output is [i + 1].
-                parts["cosine"] = torch.stack([
-                    hidden_cosine_loss(out.hidden_states[i + 1],
-                                       t_out.hidden_states[layer + 1].clone(), attention)
-                    for i, layer in enumerate(recipe.teacher_layers)]).mean()
-        weights = {"mlm": recipe.mlm, "kl": recipe.kl, "cls": recipe.cls, "cosine": recipe.cosine}
-        loss = sum(weights[name] * value for name, value in parts.items())
-        optimizer_step(loss, optimizer, scheduler, max_grad_norm=1.0)
-        for name, value in {"loss": loss, **parts}.items():
-            sums[name] = sums.get(name, 0.0) + value.item()
-        if step % log_every == 0 or step == steps:
-            count = log_every if step % log_every == 0 else step % log_every
+        masked, labels = mask_tokens(ids, special, vocab.tokenizer.mask_token_id, regular,
+                                     mlm_probability, generator)
+        if (labels != IGNORE).any():
+            parts = pretraining_losses(student, masked, attention, labels, recipe, teacher,
+                                       kept_ids, history.adapter)
+            loss = sum(weights[name] * value for name, value in parts.items())
+            optimizer_step(loss, optimizer, scheduler, max_grad_norm=1.0)
+            for name, value in {"loss": loss, **parts}.items():
+                sums[name] = sums.get(name, 0.0) + value.item()
+            count += 1
+        if (step % log_every == 0 or step == steps) and count:
             row = {"step": step, **{k: v / count for k, v in sums.items()},
                    "seconds": time.perf_counter() - start}
             history.steps.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
-            sums = {}
+            sums, count = {}, 0
     history.seconds = time.perf_counter() - start
     student.eval()
     return history

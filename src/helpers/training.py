@@ -136,6 +136,8 @@ def fit(
     for epoch in range(1, epochs + 1):
         model.train()
         total, count = 0.0, 0
+        if hasattr(train_loader.batch_sampler, "set_epoch"):
+            train_loader.batch_sampler.set_epoch(epoch - 1)  # same batches whoever used it before
         # mininterval keeps the bar from writing hundreds of lines into a notebook's saved output.
         bar = tqdm(train_loader, desc=f"{desc} epoch {epoch}/{epochs}", leave=False,
                    mininterval=5)
