@@ -82,17 +82,20 @@ def test_save_load_gives_identical_ids(tokenizer, tmp_path):
     assert loaded.get_vocab() == tokenizer.get_vocab()
 
 
-def test_get_bpe_tokenizer_trains_once_then_loads(tmp_path):
+def test_get_bpe_tokenizer_reuses_only_a_tokenizer_trained_on_the_same_texts(tmp_path):
     (tmp_path / "_toc.yml").write_text("")
     config = get_config({"BOOK_SMALL": "1"}, root=tmp_path)
     first = get_bpe_tokenizer(config, CORPUS, vocab_size=300)
     path = config.artifact("bilstm", "tokenizer.json")
     assert path.is_file()
-    # The second call must not need texts: it loads the saved file.
-    second = get_bpe_tokenizer(config)
-    assert second.get_vocab() == first.get_vocab()
-    with pytest.raises(ValueError):
-        get_bpe_tokenizer(get_config({}, root=Path(tmp_path / "elsewhere")))
+    before = path.stat().st_mtime_ns
+    second = get_bpe_tokenizer(config, CORPUS, vocab_size=300)
+    assert second.get_vocab() == first.get_vocab() and path.stat().st_mtime_ns == before
+    # Other training texts (another BOOK_DATA or split): trained again, never reused.
+    other = get_bpe_tokenizer(config, CORPUS[::-1][:40] + ["совсем другие слова"] * 5,
+                              vocab_size=300)
+    assert path.stat().st_mtime_ns != before
+    assert other.get_vocab() != first.get_vocab()
 
 
 def test_choose_max_length():

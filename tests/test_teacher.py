@@ -275,7 +275,7 @@ def test_finetune_save_get_teacher_and_split_logits(
 
     config = BookConfig(data=None, teacher=str(source), small=True, root=tmp_path)
     splits = tiny_splits()
-    tokenizer, model, history = finetune_teacher(config, splits, lr=1e-3, batch_size=4)
+    tokenizer, model, history = finetune_teacher(config, splits)  # the book's hyper-parameters
     assert len(history.epochs) == 1  # small-data mode: one epoch
     saved = config.artifact("teacher")
     info = json.loads((saved / INFO_FILE).read_text())
@@ -304,16 +304,25 @@ def test_finetune_save_get_teacher_and_split_logits(
     assert len(list(config.artifact("teacher_cache").glob("*.npy"))) == 2  # train == test texts
 
 
-def test_get_teacher_retrains_for_another_source(
+def test_get_teacher_never_reuses_a_teacher_made_from_other_data_or_source(
     tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = BookConfig(data=None, teacher=str(tiny_dir), small=True, root=tmp_path)
-    saved = config.artifact("teacher")
-    saved.mkdir(parents=True)
-    (saved / INFO_FILE).write_text(json.dumps({"source": "some/other-model", "max_length": 8}))
+    splits = tiny_splits()
+    finetune_teacher(config, splits)
     called = []
-    monkeypatch.setattr("helpers.teacher.finetune_teacher",
-                        lambda config, splits: called.append(True) or ("tok", torch.nn.Linear(1, 1),
-                                                                        None))
-    get_teacher(config, tiny_splits())
+
+    def fake_finetune(config, splits):
+        called.append(True)
+        return "tok", torch.nn.Linear(1, 1), None
+
+    monkeypatch.setattr("helpers.teacher.finetune_teacher", fake_finetune)
+    get_teacher(config, splits)
+    assert called == []  # same source, texts, labels and hyper-parameters: reused
+    flipped = Splits(splits.train.assign(label=1 - splits.train["label"]), splits.valid,
+                     splits.test)
+    get_teacher(config, flipped)  # the labels changed (another BOOK_DATA): fine-tuned again
     assert called == [True]
+    other = BookConfig(data=None, teacher="some/other-model", small=True, root=tmp_path)
+    get_teacher(other, splits)
+    assert called == [True, True]

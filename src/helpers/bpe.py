@@ -9,12 +9,13 @@ single tokens up to the vocabulary size, which suits Russian morphology: "ток
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from .config import BookConfig, get_config
+from .config import BookConfig
+from .provenance import artifact_key, texts_fingerprint
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
@@ -60,21 +61,27 @@ def load_bpe_tokenizer(path: str | Path) -> Tokenizer:
     return Tokenizer.from_file(str(path))
 
 
-def get_bpe_tokenizer(
-    config: BookConfig | None = None, train_texts: Iterable[str] | None = None,
-    vocab_size: int = VOCAB_SIZE,
-) -> Tokenizer:
-    """The book's BPE tokenizer: loaded from the ``bilstm`` artifacts, else trained and saved.
+KEY_FILE = "tokenizer.key"
 
-    Chapter 2 and the distillation chapter share it; whichever runs first trains it on
-    ``train_texts`` (the training split), the other loads the same file.
+
+def get_bpe_tokenizer(
+    config: BookConfig, train_texts: Sequence[str], vocab_size: int = VOCAB_SIZE,
+) -> Tokenizer:
+    """The book's BPE tokenizer: loaded from the ``bilstm`` artifacts if it was trained on these
+    very ``train_texts`` with this ``vocab_size``, else trained on them and saved.
+
+    Chapter 2 and the distillation chapter share it; whichever runs first trains it on the
+    training split, the other loads the same file. A tokenizer saved from other texts (another
+    ``BOOK_DATA``, another split) is never reused: its vocabulary would have seen today's test
+    texts.
     """
-    config = config or get_config()
+    train_texts = list(train_texts)
     path = config.artifact("bilstm", "tokenizer.json")
-    if path.is_file():
+    key = artifact_key(texts=texts_fingerprint(train_texts), vocab_size=vocab_size)
+    key_file = path.with_name(KEY_FILE)
+    if path.is_file() and key_file.is_file() and key_file.read_text().strip() == key:
         return load_bpe_tokenizer(path)
-    if train_texts is None:
-        raise ValueError(f"No tokenizer at {path}; pass train_texts to train one")
     tokenizer = train_bpe_tokenizer(train_texts, vocab_size=vocab_size)
     save_bpe_tokenizer(tokenizer, path)
+    key_file.write_text(key + "\n", encoding="utf-8")
     return tokenizer

@@ -83,14 +83,31 @@ def load_teacher_classifier(name_or_path: str, num_labels: int = 2) -> tuple[Any
     return tokenizer, model
 
 
+class MissingHeadError(ValueError):
+    """A checkpoint lacks the weights a chapter needs (its masked-language-model head)."""
+
+
 def load_teacher_mlm(name_or_path: str) -> tuple[Any, nn.Module]:
-    """Tokenizer and masked-language model (token distributions) from a hub id or folder."""
+    """Tokenizer and masked-language model (token distributions) from a hub id or folder.
+
+    The checkpoint must hold the MLM head (``cls.predictions.*``): loaded without it, the head
+    would be random and the student would learn noise, so :class:`MissingHeadError` stops here.
+    """
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     try:
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-            model = AutoModelForMaskedLM.from_pretrained(name_or_path)
+            model, info = AutoModelForMaskedLM.from_pretrained(name_or_path,
+                                                               output_loading_info=True)
     except (OSError, ValueError) as error:
         raise _unavailable(name_or_path, error) from error
+    missing = sorted(k for k in info["missing_keys"] if k.startswith("cls.predictions"))
+    if missing:
+        raise MissingHeadError(
+            f"{name_or_path} has no masked-language-model head: {', '.join(missing)} are missing "
+            "from the checkpoint (it was saved as an encoder or a classifier). Distilling token "
+            "distributions from a random head teaches noise. Use a checkpoint saved with its "
+            "pre-training heads, e.g. cointegrated/rubert-tiny from the hub, or the folder that "
+            "save_pretrained wrote for a BertForPreTraining or BertForMaskedLM model.")
     return tokenizer, model

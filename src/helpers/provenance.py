@@ -9,8 +9,12 @@ and which code made each of its rows, beside the teacher fields
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .config import SEED, BookConfig
 from .data import dataset_sha256, is_pinned_data
@@ -48,3 +52,23 @@ def describe(config: BookConfig) -> str:
     except OSError:
         pinned = "not read yet"
     return f"Data: {data}, {pinned} | {mode} | teacher: {config.teacher}"
+
+
+def texts_fingerprint(texts: Iterable[str]) -> str:
+    """sha256 of a sequence of texts, in order: what a model was trained on."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def artifact_key(**parts: Any) -> str:
+    """A key for a saved artifact from everything that made it (texts' fingerprints, sources,
+    hyper-parameters): an artifact is reused only when its stored key equals the current one."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def split_fingerprint(frame: pd.DataFrame) -> str:
+    """sha256 of a split's labelled texts, in order (a flipped label changes it)."""
+    return texts_fingerprint(f"{label}\t{text}" for text, label in
+                             zip(frame["text"], frame["label"], strict=True))

@@ -214,6 +214,10 @@ def train_classifier_head(
                epochs=epochs, lr=lr, loss_fn=loss_fn or cross_entropy_loss, warmup_ratio=0.1,
                seed=seed, desc=name)
     model.save_pretrained(str(folder / "model"))
+    # The tokenizer may come from a teacher with more positions (rubert-tiny2: 2,048); the saved
+    # student must not accept texts longer than its own position embeddings.
+    tokenizer.model_max_length = min(tokenizer.model_max_length,
+                                     model.config.max_position_embeddings)
     tokenizer.save_pretrained(str(folder / "model"))
     (folder / "model" / "training.json").write_text(json.dumps({
         "pretrain_recipe": pretrain.recipe.name, "pretrain_seconds": pretrain.seconds,

@@ -29,6 +29,7 @@ from .checkpoints import load_teacher_classifier, quiet_transformers
 from .config import SEED, BookConfig, get_config
 from .data import Splits
 from .encoding import choose_max_length, encode_texts, token_lengths
+from .provenance import artifact_key, split_fingerprint
 from .standin import is_standin
 from .training import History, fit, pick_device, set_seed
 
@@ -60,13 +61,26 @@ def teacher_max_length(config: BookConfig | None = None) -> int:
     return int(info["max_length"])
 
 
+LR = 5e-5
+BATCH_SIZE = 32
+
+
+def teacher_key(config: BookConfig, splits: Splits, epochs: int, lr: float,
+                batch_size: int) -> str:
+    """What a fine-tuned teacher depends on: its source, the training and validation texts with
+    their labels, and the hyper-parameters. A saved teacher is reused only under the same key."""
+    return artifact_key(source=config.teacher, train=split_fingerprint(splits.train),
+                        valid=split_fingerprint(splits.valid), epochs=epochs, lr=lr,
+                        batch_size=batch_size, seed=SEED)
+
+
 def finetune_teacher(
     config: BookConfig,
     splits: Splits,
     *,
     epochs: int | None = None,
-    lr: float = 5e-5,
-    batch_size: int = 32,
+    lr: float = LR,
+    batch_size: int = BATCH_SIZE,
     max_length: int | None = None,
     patience: int = 2,
 ) -> tuple[Any, nn.Module, History]:
@@ -103,6 +117,7 @@ def finetune_teacher(
         tokenizer.save_pretrained(out)
     info = {
         "source": config.teacher, "standin": is_standin(model), "max_length": max_length,
+        "key": teacher_key(config, splits, epochs, lr, batch_size),
         "epochs": epochs, "lr": lr, "batch_size": batch_size,
         "train_seconds": history.seconds, "best_epoch": history.best_epoch,
         "history": history.epochs,
@@ -115,11 +130,15 @@ def finetune_teacher(
 def get_teacher(config: BookConfig | None, splits: Splits) -> tuple[Any, nn.Module]:
     """The fine-tuned teacher: loaded from :func:`teacher_dir`, else fine-tuned now.
 
-    A saved teacher fine-tuned from another ``BOOK_TEACHER`` source is not reused.
+    A saved teacher is reused only if it was fine-tuned from the same ``BOOK_TEACHER`` on the same
+    labelled training and validation texts with the same hyper-parameters (:func:`teacher_key`):
+    after ``BOOK_DATA`` changes, a teacher that trained on what are now test texts is never
+    reused.
     """
     config = config or get_config()
     info = load_teacher_info(config)
-    if info is not None and info.get("source") == config.teacher:
+    key = teacher_key(config, splits, teacher_epochs(config), LR, BATCH_SIZE)
+    if info is not None and info.get("key") == key:
         tokenizer, model = load_teacher_classifier(str(teacher_dir(config)))
         print(f"Loaded the fine-tuned teacher from {teacher_dir(config)}.")
     else:
