@@ -31,13 +31,14 @@ def _two_model_config(tmp_path: Path) -> BookConfig:
     tiny_bilstm_folder(config.artifacts_dir / "bilstm" / "model")
     tiny_bert_folder(config.artifacts_dir / "teacher")
     record_result(config, "BiLSTM", "02", SCORES, kind="bilstm", artifact="bilstm/model",
-                  params=1, train_seconds=1)
+                  params=1, train_seconds=1, valid_f1=0.5)
     record_result(config, "teacher", "03", {**SCORES, "f1": 0.8}, kind="transformers",
-                  artifact="teacher", params=1, train_seconds=1, teacher="x", standin=True)
+                  artifact="teacher", params=1, train_seconds=1, valid_f1=0.5, teacher="x",
+                  standin=True)
     # A row whose saved model is gone cannot be measured: it is listed, not dropped silently.
     config.artifact("gone", "model.pt").write_bytes(b"x")
     record_result(config, "old row", "01", {**SCORES, "f1": 0.5}, kind="bilstm",
-                  artifact="gone/model.pt", params=1, train_seconds=1)
+                  artifact="gone/model.pt", params=1, train_seconds=1, valid_f1=0.5)
     (config.artifacts_dir / "gone" / "model.pt").unlink()
     return config
 

@@ -7,7 +7,7 @@ evaluated and saved by the same :func:`fit_baseline`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,20 +99,23 @@ class BaselineRun:
     size_mb: float
     params: int
     path: Path
+    valid_f1: float
 
     def as_result(self) -> dict[str, Any]:
         """The fields :func:`helpers.results.record_result` needs, besides name and chapter."""
         return {"metrics": self.metrics, "kind": "sklearn", "artifact": self.path,
-                "params": self.params, "train_seconds": self.train_seconds}
+                "params": self.params, "train_seconds": self.train_seconds,
+                "valid_f1": self.valid_f1}
 
 
 def fit_baseline(
-    name: str, pipeline: Pipeline,
-    train_texts: Sequence[str], train_labels: Sequence[int],
-    test_texts: Sequence[str], test_labels: Sequence[int],
-    config: BookConfig | None = None,
+    name: str, pipeline: Pipeline, texts: Mapping[str, Sequence[str]],
+    labels: Mapping[str, Sequence[int]], config: BookConfig | None = None,
 ) -> BaselineRun:
-    """Fit ``pipeline``, score it on the test split and save it with joblib.
+    """Fit ``pipeline`` on ``texts["train"]``, score it on the validation and test texts, save it.
+
+    ``texts`` and ``labels`` map ``"train"``, ``"valid"`` and ``"test"`` to the split's (possibly
+    preprocessed) texts and labels.
 
     ``train_seconds`` is the wall time of ``pipeline.fit`` alone (text preprocessing and any
     tuning are timed separately by the caller). The pipeline (vectorizer included) is saved under
@@ -121,11 +124,12 @@ def fit_baseline(
     """
     config = config or get_config()
     start = time.perf_counter()
-    pipeline.fit(list(train_texts), np.asarray(train_labels))
+    pipeline.fit(list(texts["train"]), np.asarray(labels["train"]))
     train_seconds = time.perf_counter() - start
-    proba = pipeline.predict_proba(list(test_texts))[:, 1]
-    metrics = evaluate(test_labels, proba)
+    valid_f1 = evaluate(labels["valid"], pipeline.predict_proba(list(texts["valid"]))[:, 1])["f1"]
+    proba = pipeline.predict_proba(list(texts["test"]))[:, 1]
+    metrics = evaluate(labels["test"], proba)
     path = config.artifact("baselines", f"{name}.joblib")
     joblib.dump(pipeline, path)
     return BaselineRun(name, pipeline, metrics, proba, train_seconds, size_on_disk_mb(path),
-                       count_parameters(pipeline), path)
+                       count_parameters(pipeline), path, valid_f1)

@@ -47,12 +47,13 @@ class BiLSTMRun:
     @property
     def valid_f1(self) -> float:
         """Validation F1 of the kept (best) epoch: the figure runs are compared on."""
-        return self.history.epochs[self.history.best_epoch - 1]["valid_f1"]
+        return self.history.best_valid_f1
 
     def as_result(self) -> dict[str, Any]:
         """The fields :func:`helpers.results.record_result` needs, besides name and chapter."""
         return {"metrics": self.test, "kind": "bilstm", "artifact": self.folder,
-                "params": self.params, "train_seconds": self.seconds}
+                "params": self.params, "train_seconds": self.seconds,
+                "valid_f1": self.valid_f1}
 
 
 def train_bilstm_student(

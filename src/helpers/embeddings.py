@@ -91,6 +91,7 @@ class ClsLogRegRun:
     folder: Path
     logreg: LogisticRegression
     params: int
+    valid_f1: float
     test: dict[str, float]
     test_proba: np.ndarray
     train_seconds: float
@@ -100,7 +101,7 @@ class ClsLogRegRun:
         """The fields :func:`helpers.results.record_result` needs, besides name and chapter."""
         return {"metrics": self.test, "kind": "cls_logreg", "artifact": self.folder,
                 "params": self.params, "train_seconds": self.train_seconds,
-                "encoder": self.encoder, "C": float(self.logreg.C)}
+                "valid_f1": self.valid_f1, "encoder": self.encoder, "C": float(self.logreg.C)}
 
 
 def train_cls_logreg(
@@ -131,7 +132,7 @@ def train_cls_logreg(
         f1 = evaluate(splits.valid["label"], logreg.predict_proba(features["valid"])[:, 1])["f1"]
         if best is None or f1 > best[0]:
             best = (f1, logreg)
-    logreg = best[1]
+    valid_f1, logreg = best
     train_seconds = time.perf_counter() - start
     test_proba = logreg.predict_proba(embed(splits.test))[:, 1]
     folder = config.artifact("embeddings", slug(name), LOGREG_FILE).parent
@@ -140,5 +141,6 @@ def train_cls_logreg(
         pooler.encoder.save_pretrained(str(folder / ENCODER_DIR))
         tok.save_pretrained(str(folder / ENCODER_DIR))
     params = count_parameters(pooler) + logreg.coef_.size + logreg.intercept_.size
-    return ClsLogRegRun(folder, logreg, int(params), evaluate(splits.test["label"], test_proba),
-                        test_proba, train_seconds, encoder)
+    return ClsLogRegRun(folder, logreg, int(params), valid_f1,
+                        evaluate(splits.test["label"], test_proba), test_proba, train_seconds,
+                        encoder)

@@ -87,7 +87,8 @@ def run_chain(
         best_c, _ = tune_char_ngram_c(train_texts, splits.train["label"],
                                       splits.valid["text"], splits.valid["label"])
         run = fit_baseline("char_ngram_logreg", make_char_ngram_pipeline(C=best_c),
-                           train_texts, splits.train["label"], test["text"], test["label"], config)
+                           {name: part["text"] for name, part in splits.items()},
+                           {name: part["label"] for name, part in splits.items()}, config)
         record_result(config, run.name, "01", **run.as_result(), preprocess="raw", C=best_c)
         models.append(run.name)
 
@@ -96,18 +97,17 @@ def run_chain(
         max_length = choose_max_length(token_lengths(tokenizer, train_texts))
 
     if "bilstm" in steps:
-        model, _, metrics, seconds = train_bilstm(config, splits, tokenizer, name="bilstm",
-                                                  max_length=max_length, **bilstm_kwargs)
+        model, history, metrics, seconds = train_bilstm(
+            config, splits, tokenizer, name="bilstm", max_length=max_length, **bilstm_kwargs)
         record_result(config, "BiLSTM", "02", metrics, kind="bilstm",
                       artifact=bilstm_folder(config, "bilstm"), params=count_parameters(model),
-                      train_seconds=seconds)
+                      train_seconds=seconds, valid_f1=history.best_valid_f1)
         models.append("BiLSTM")
 
     if "teacher" in steps or "distill" in steps:
         if "teacher" in steps:
-            teacher_tokenizer, teacher_model, history = finetune_teacher(
+            teacher_tokenizer, teacher_model, teacher_history = finetune_teacher(
                 config, splits, epochs=teacher_epochs)
-            teacher_seconds = history.seconds
         else:
             teacher_tokenizer, teacher_model = get_teacher(config, splits)
         logits = teacher_logits_for_splits(config, splits, teacher_tokenizer, teacher_model)
@@ -116,7 +116,9 @@ def run_chain(
         metrics = evaluate(test["label"], logits_to_proba(logits["test"]))
         record_result(config, "teacher", "03", metrics, kind="transformers",
                       artifact=teacher_dir(config), params=count_parameters(teacher_model),
-                      train_seconds=teacher_seconds, **teacher_fields(config, teacher_model))
+                      train_seconds=teacher_history.seconds,
+                      valid_f1=teacher_history.best_valid_f1,
+                      **teacher_fields(config, teacher_model))
         models.append("teacher")
 
     if "distill" in steps:

@@ -9,6 +9,8 @@ the same fields with the same meanings:
     how to load it (:data:`KINDS`) and where it is saved, relative to the artifacts folder;
 ``f1``, ``macro_f1``, ``average_precision`` (and precision, recall, accuracy)
     test-split scores from :func:`helpers.evaluation.evaluate`;
+``valid_f1``
+    validation F1 of the kept model: every choice between models is made on it, never on test;
 ``params``, ``size_mb``, ``train_seconds``
     learned numbers, size on disk of the artifact (what a deployment would ship: the model with its
     tokenizer or vectorizer, always measured by :func:`helpers.benchmark.size_on_disk_mb`), and
@@ -46,7 +48,7 @@ CHAPTERS = {
 KINDS = ("sklearn", "bilstm", "transformers", "cls_logreg")
 SCORES = ("f1", "macro_f1", "average_precision")
 COLUMNS = ["model", "chapter", "kind", "artifact", "f1", "macro_f1", "average_precision",
-           "params", "size_mb", "train_seconds", "teacher", "standin", "data_sha256",
+           "valid_f1", "params", "size_mb", "train_seconds", "teacher", "standin", "data_sha256",
            "pinned_data", "split_seed", "code", "small"]
 
 
@@ -97,6 +99,7 @@ def record_result(
     artifact: str | Path,
     params: int,
     train_seconds: float,
+    valid_f1: float,
     teacher: str | None = None,
     standin: bool = False,
     **extra: Any,
@@ -105,9 +108,9 @@ def record_result(
 
     ``metrics`` is what :func:`helpers.evaluation.evaluate` returned on the test split;
     ``artifact`` the saved model (a file or folder under ``config.artifacts_dir``), whose size on
-    disk becomes ``size_mb``; ``teacher`` the teacher's source (``None``: trained without one) and
-    ``standin`` whether it is the offline stand-in. ``extra`` holds hyper-parameters and notes
-    (``alpha``, ``epochs``, ``preprocess``, ...).
+    disk becomes ``size_mb``; ``valid_f1`` its validation F1; ``teacher`` the teacher's source
+    (``None``: trained without one) and ``standin`` whether it is the offline stand-in.
+    ``extra`` holds hyper-parameters and notes (``alpha``, ``epochs``, ``preprocess``, ...).
     """
     config = config or get_config()
     if chapter not in CHAPTERS:
@@ -129,7 +132,7 @@ def record_result(
         "model": model, "chapter": chapter, "kind": kind, "artifact": relative,
         **{k: _plain(v) for k, v in metrics.items()},
         "params": int(params), "size_mb": round(size_on_disk_mb(path), 3),
-        "train_seconds": round(float(train_seconds), 1),
+        "train_seconds": round(float(train_seconds), 1), "valid_f1": float(valid_f1),
         "teacher": None if teacher is None else str(teacher), "standin": bool(standin),
         **provenance(config),
         **{k: _plain(v) for k, v in extra.items()},
@@ -153,9 +156,9 @@ def update_row(config: BookConfig, model: str, **fields: Any) -> dict[str, Any]:
 def results_page(config: BookConfig | None = None) -> pd.DataFrame:
     """The results file as the book's results page shows it: one row per model, best F1 first."""
     results = load_results(config)
-    columns = [c for c in ["model", "chapter", "f1", "macro_f1", "average_precision", "params",
-                           "size_mb", "latency_ms", "texts_per_s", "train_seconds", "teacher",
-                           "standin"] if c in results.columns]
+    columns = [c for c in ["model", "chapter", "f1", "macro_f1", "average_precision", "valid_f1",
+                           "params", "size_mb", "latency_ms", "texts_per_s", "train_seconds",
+                           "teacher", "standin", "pinned_data"] if c in results.columns]
     return (results[columns].sort_values("f1", ascending=False, na_position="last")
             .set_index("model").round(4))
 

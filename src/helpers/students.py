@@ -166,7 +166,7 @@ class BertStudentRun:
         """The fields :func:`helpers.results.record_result` needs, besides name and chapter."""
         return {"metrics": self.test_metrics, "kind": "transformers",
                 "artifact": self.folder / "model", "params": self.params,
-                "train_seconds": self.train_seconds,
+                "train_seconds": self.train_seconds, "valid_f1": self.head.best_valid_f1,
                 "pretrain_seconds": round(self.pretrain.seconds, 1),
                 "head_seconds": round(self.head.seconds, 1),
                 "pretrain_recipe": self.pretrain.recipe.name}

@@ -82,6 +82,11 @@ class History:
     best_epoch: int = 0
     seconds: float = 0.0
 
+    @property
+    def best_valid_f1(self) -> float:
+        """Validation F1 of the kept epoch: the figure runs are chosen by, never the test F1."""
+        return self.epochs[self.best_epoch - 1]["valid_f1"]
+
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.epochs).set_index("epoch")
 
