@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_module_imports_and_closure() -> None:
-    code = ("from helpers.bilstm import train_bilstm\nimport helpers.results\n"
+    code = ("from helpers.token_models import train_token_model\nimport helpers.results\n"
             "from helpers import data")
     assert build_cache.module_imports(code) == {"bilstm", "results", "data"}
     closure = build_cache.module_closure({"bilstm"})
@@ -26,7 +26,7 @@ def test_module_imports_and_closure() -> None:
 
 
 def make_book(tmp_path: Path) -> Path:
-    """A two-chapter book: the first imports helpers.bilstm, the second helpers.comparison."""
+    """A two-chapter book: the first imports helpers.token_models, the second helpers.comparison."""
     (tmp_path / "notebooks").mkdir(parents=True)
     for name, module in (("a", "bilstm"), ("b", "comparison")):
         nb = nbformat.v4.new_notebook()

@@ -78,7 +78,7 @@ def test_sklearn_lemma_pipeline_gets_the_lemmatized_text(tmp_path: Path) -> None
 def test_bilstm_predictor(tmp_path: Path) -> None:
     config = tiny_config(tmp_path)
     tiny_bilstm_folder(config.artifacts_dir / "bilstm" / "model", max_length=24)
-    row = {"model": "BiLSTM", "chapter": "02", "kind": "bilstm", "artifact": "bilstm/model"}
+    row = {"model": "BiLSTM", "chapter": "02", "kind": "token_model", "artifact": "bilstm/model"}
     classifier = load_classifier(config, row)
     assert isinstance(classifier, NeuralTextClassifier)
     assert classifier.max_length == 24 and classifier.name == "BiLSTM"
@@ -92,7 +92,7 @@ def test_bilstm_predictor(tmp_path: Path) -> None:
 
 def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None:
     """Chapter 4's rows carry what chapter 6 needs to load the saved student and measure it."""
-    from helpers.distill import train_bilstm_student
+    from helpers.distill import train_token_student
     from helpers.evaluation import evaluate
     from helpers.losses import article_loss_fn
     from helpers.results import load_results
@@ -102,12 +102,12 @@ def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None
     tokenizer = train_bpe_tokenizer(splits.train["text"], vocab_size=300)
     teacher_logits = np.where(splits.train["label"].to_numpy()[:, None] == 1, [-2.0, 2.0],
                               [2.0, -2.0])
-    run = train_bilstm_student(config, splits, tokenizer, article_loss_fn(0.5), teacher_logits,
+    run = train_token_student(config, splits, tokenizer, article_loss_fn(0.5), teacher_logits,
                                name="student", label="MSE", epochs=1, max_length=24,
                                embedding_dim=16, hidden_size=16)
     record_result(config, "BiLSTM distilled", "04", **run.as_result())
     row = load_results(config).set_index("model").loc["BiLSTM distilled"]
-    assert row["kind"] == "bilstm" and row["teacher"] is None and not row["standin"]
+    assert row["kind"] == "token_model" and row["teacher"] is None and not row["standin"]
     classifier = load_classifier(config, {**row.to_dict(), "model": "BiLSTM distilled"})
     proba = check_predictor(classifier, splits.test["text"].tolist())
     # What chapter 6 times is what chapter 4 scored.
@@ -178,7 +178,7 @@ def test_load_classifier_dispatches_on_kind_and_explains_failures(tmp_path: Path
     config = tiny_config(tmp_path)
     tiny_bilstm_folder(config.artifacts_dir / "bilstm")
     tiny_bert_folder(config.artifacts_dir / "bert")
-    assert isinstance(load_classifier(config, {"model": "a", "kind": "bilstm",
+    assert isinstance(load_classifier(config, {"model": "a", "kind": "token_model",
                                                "artifact": "bilstm"}), NeuralTextClassifier)
     series = pd.Series({"model": "b", "chapter": "05", "kind": "transformers",
                         "artifact": "bert", "preprocess": float("nan")})
@@ -188,7 +188,8 @@ def test_load_classifier_dispatches_on_kind_and_explains_failures(tmp_path: Path
     with pytest.raises(ValueError, match="kind"):
         load_classifier(config, {"model": "x", "kind": "onnx", "artifact": "bilstm"})
     with pytest.raises(FileNotFoundError):
-        load_classifier(config, {"model": "gone", "kind": "bilstm", "artifact": "nothing/here"})
+        load_classifier(config, {"model": "gone", "kind": "token_model",
+                                 "artifact": "nothing/here"})
     with pytest.raises(ValueError, match="preprocess"):
         path = config.artifact("baselines", "p.joblib")
         joblib.dump(make_char_ngram_pipeline(), path)

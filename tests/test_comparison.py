@@ -19,7 +19,6 @@ from helpers.comparison import (
     tradeoffs,
 )
 from helpers.config import BookConfig
-from helpers.distill import NO_TEACHER_TWIN
 from helpers.results import load_results, record_result, update_row
 from helpers.standin import standin_notice
 
@@ -30,14 +29,14 @@ def _two_model_config(tmp_path: Path) -> BookConfig:
     config = BookConfig(data=None, teacher="x", small=True, root=tmp_path)
     tiny_bilstm_folder(config.artifacts_dir / "bilstm" / "model")
     tiny_bert_folder(config.artifacts_dir / "teacher")
-    record_result(config, "BiLSTM", "02", SCORES, kind="bilstm", artifact="bilstm/model",
+    record_result(config, "BiLSTM", "02", SCORES, kind="token_model", artifact="bilstm/model",
                   params=1, train_seconds=1, valid_f1=0.5)
     record_result(config, "teacher", "03", {**SCORES, "f1": 0.8}, kind="transformers",
                   artifact="teacher", params=1, train_seconds=1, valid_f1=0.5, teacher="x",
                   standin=True)
     # A row whose saved model is gone cannot be measured: it is listed, not dropped silently.
     config.artifact("gone", "model.pt").write_bytes(b"x")
-    record_result(config, "old row", "01", {**SCORES, "f1": 0.5}, kind="bilstm",
+    record_result(config, "old row", "01", {**SCORES, "f1": 0.5}, kind="token_model",
                   artifact="gone/model.pt", params=1, train_seconds=1, valid_f1=0.5)
     (config.artifacts_dir / "gone" / "model.pt").unlink()
     return config
@@ -105,12 +104,15 @@ def test_chapter_six_bookkeeping(tmp_path: Path) -> None:
     rows = pd.DataFrame({"model": ["s", "twin", "t"], "chapter": ["05", "05", "03"],
                          "kind": ["transformers"] * 3, "teacher": ["x", None, None]})
     assert distilled_students(rows)["model"].tolist() == ["s"]
-    table = pd.DataFrame({"chapter": ["01", "02", "03", "04", "04", "05"]},
-                         index=["char_ngram_logreg", "BiLSTM", "teacher", NO_TEACHER_TWIN,
-                                "distilled", "tiny"])
+    table = pd.DataFrame(
+        {"chapter": ["01", "02", "03", "04", "04", "04", "04", "05"],
+         "teacher": [None, None, "t", None, "t", None, "t", "t"]},
+        index=["char_ngram_logreg", "BiLSTM", "teacher", "CNN, no teacher", "CNN (MSE)",
+               "BiLSTM 128, no teacher", "BiLSTM 128 (MSE)", "tiny"])
     assert comparison_steps(table) == {
         "classical → BiLSTM": ("char_ngram_logreg", "BiLSTM"),
-        f"{NO_TEACHER_TWIN} → distilled": (NO_TEACHER_TWIN, "distilled"),
+        "CNN, no teacher → CNN (MSE)": ("CNN, no teacher", "CNN (MSE)"),
+        "BiLSTM 128, no teacher → BiLSTM 128 (MSE)": ("BiLSTM 128, no teacher", "BiLSTM 128 (MSE)"),
         "BiLSTM → teacher": ("BiLSTM", "teacher"),
         "teacher → tiny": ("teacher", "tiny"),
     }

@@ -35,7 +35,7 @@ def test_run_chain_on_a_tiny_csv(tmp_path: Path) -> None:
     assert (table["params"] > 0).all() and (table["size_mb"] > 0).all()
     assert (table["latency_ms"] > 0).all() and (table["texts_per_s"] > 0).all()
     assert table.attrs["skipped"] == {}
-    assert set(table["kind"]) == {"sklearn", "bilstm", "transformers"}
+    assert set(table["kind"]) == {"sklearn", "token_model", "transformers"}
     # Everything went under out_dir, in the small-data artifacts, with the measured speed.
     config = BookConfig(data=csv, teacher=str(teacher), small=True, root=out)
     results = load_results(config).set_index("model")

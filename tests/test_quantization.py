@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from toy import TEXTS, tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 
-from helpers.classifiers import load_bilstm_classifier, load_transformers_classifier
+from helpers.classifiers import load_token_classifier, load_transformers_classifier
 from helpers.quantization import (
     DEPRECATED,
     DEPRECATION_NOTE,
@@ -32,7 +32,7 @@ BATCH = toy_corpus(40)["text"].tolist() + TEXTS[:4]
 def bilstm(tmp_path_factory: pytest.TempPathFactory):
     # Wide enough that the weights, not the file's fixed overhead, dominate its size.
     folder = tmp_path_factory.mktemp("bilstm") / "model"
-    return load_bilstm_classifier(tiny_bilstm_folder(folder, hidden=64))
+    return load_token_classifier(tiny_bilstm_folder(folder, hidden=64))
 
 
 @pytest.fixture(scope="module")

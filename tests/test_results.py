@@ -30,7 +30,7 @@ def make_artifact(config, name: str, size: int = 1000) -> Path:
 
 
 def record(config, model: str, chapter: str = "02", f1: float = 0.5, **fields):
-    fields = {"kind": "bilstm", "params": 10, "train_seconds": 1.25, "valid_f1": 0.5, **fields}
+    fields = {"kind": "token_model", "params": 10, "train_seconds": 1.25, "valid_f1": 0.5, **fields}
     if "artifact" not in fields:
         fields["artifact"] = make_artifact(config, model)
     metrics = fields.pop("metrics", {"f1": f1, "macro_f1": f1, "average_precision": f1})

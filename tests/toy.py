@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers.bilstm import BiLSTMClassifier, save_bilstm
 from helpers.bpe import train_bpe_tokenizer
 from helpers.classifiers import TextClassifier
 from helpers.config import BookConfig
 from helpers.data import Splits
+from helpers.token_models import BiLSTMClassifier, save_token_model
 
 TOXIC = ["дурак", "идиот", "тупой", "мразь", "урод"]
 NORMAL = ["спасибо", "хорошо", "интересно", "согласен", "отлично"]
@@ -76,7 +76,7 @@ def tiny_bilstm_folder(folder: Path, max_length: int = 24, hidden: int = 16, see
     torch.manual_seed(seed)
     model = BiLSTMClassifier(tokenizer.get_vocab_size(), embedding_dim=16,
                              hidden_size=hidden).eval()
-    return save_bilstm(model, tokenizer, folder, {"name": "tiny", "max_length": max_length})
+    return save_token_model(model, tokenizer, folder, {"name": "tiny", "max_length": max_length})
 
 
 def tiny_config(root: Path) -> BookConfig:

@@ -31,13 +31,13 @@ from torch import nn
 
 from .batching import CPU, logits_to_proba, text_logits
 from .benchmark import count_parameters, size_on_disk_mb
-from .bilstm import load_bilstm
 from .checkpoints import quiet_transformers
 from .config import BookConfig, get_config
 from .embeddings import ENCODER_DIR, LOGREG_FILE, load_encoder
 from .encoding import MAX_LENGTH_CAP
 from .results import KINDS, field_value
 from .text import Lemmatizer, preprocess_for_classical, russian_stop_words
+from .token_models import load_token_model
 
 PREPROCESS = ("raw", "lemmas")
 BATCH_SIZE = 64
@@ -132,10 +132,11 @@ class NeuralTextClassifier:
         return logits_to_proba(outputs) if self.head is None else self.head(outputs)
 
 
-def load_bilstm_classifier(folder: str | Path, name: str | None = None) -> NeuralTextClassifier:
-    """A BiLSTM saved by :func:`helpers.bilstm.save_bilstm` (max length from its ``meta``)."""
+def load_token_classifier(folder: str | Path, name: str | None = None) -> NeuralTextClassifier:
+    """A BiLSTM or CNN saved by :func:`helpers.token_models.save_token_model` (max length from
+    its ``meta``)."""
     folder = Path(folder)
-    model, tokenizer, meta = load_bilstm(folder)
+    model, tokenizer, meta = load_token_model(folder)
     return NeuralTextClassifier(model, tokenizer, int(meta["max_length"]),
                                 name or meta.get("name", folder.name), count_parameters(model),
                                 size_on_disk_mb(folder))
@@ -212,8 +213,8 @@ def load_classifier(config: BookConfig | None, row: Mapping[str, Any] | pd.Serie
     if kind == "sklearn":
         return load_sklearn(path, field_value(row, "preprocess", "raw"), name,
                             field_value(row, "lemmatizer", "auto"))
-    if kind == "bilstm":
-        return load_bilstm_classifier(path, name)
+    if kind == "token_model":
+        return load_token_classifier(path, name)
     if kind == "transformers":
         max_length = field_value(row, "max_length")
         return load_transformers_classifier(path, name, int(max_length) if max_length else None)

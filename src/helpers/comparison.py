@@ -9,6 +9,7 @@ names the steps of the book's chain that the table can show.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -18,15 +19,14 @@ import pandas as pd
 from .benchmark import measure_speed, torch_threads
 from .classifiers import load_classifier
 from .config import BookConfig, get_config
-from .distill import NO_TEACHER_TWIN
 from .evaluation import evaluate
 from .results import field_value, load_results, update_row
 
 THREADS = 1
 BATCH_SIZE = 64
 # The columns the comparison shows, in order; the others of the results file are left out.
-TABLE_COLUMNS = ["chapter", "kind", "f1", "macro_f1", "average_precision", "params", "size_mb",
-                 "latency_ms", "latency_p90_ms", "texts_per_s", "standin"]
+TABLE_COLUMNS = ["chapter", "kind", "f1", "macro_f1", "average_precision", "valid_f1", "params",
+                 "size_mb", "latency_ms", "latency_p90_ms", "texts_per_s", "teacher", "standin"]
 NOTEBOOKS = {"01": "01_classical_baselines", "02": "02_bilstm", "03": "03_teacher",
              "04": "04_distill_bilstm", "05": "05_distill_tiny_bert"}
 
@@ -78,10 +78,12 @@ def compare_models(
             skipped[row["model"]] = str(error)
             continue
         measured = {"model": row["model"], "chapter": row["chapter"], "kind": row.get("kind"),
-                    **{k: row.get(k) for k in ("f1", "macro_f1", "average_precision")},
+                    **{k: row.get(k) for k in ("f1", "macro_f1", "average_precision",
+                                               "valid_f1")},
                     "params": int(classifier.params), "size_mb": classifier.size_mb,
                     **measure_speed(classifier.predict_proba, latency_texts, throughput_texts,
                                     threads=threads, batch_size=batch_size),
+                    "teacher": field_value(row, "teacher"),
                     "standin": bool(field_value(row, "standin", False))}
         if test is not None:
             with torch_threads(threads):
@@ -191,18 +193,24 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None):
 def comparison_steps(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """The steps of the book's chain, as ``label -> (before, after)`` models of ``table``.
 
-    Classical -> BiLSTM; each distilled BiLSTM of chapter 4 against its no-teacher twin (same
-    architecture, data and budget); BiLSTM -> teacher; teacher -> each BERT student (chapters 5
-    and 6's [CLS] models).
+    Classical -> BiLSTM; each distilled student of chapter 4 against the no-teacher twin of the
+    same network (rows named "<network> ...", the twin has no teacher); BiLSTM -> teacher;
+    teacher -> each BERT student (chapters 5 and 6's [CLS] models).
     """
     def rows_of(chapter: str) -> list[str]:
         return [str(m) for m, c in table["chapter"].astype(str).items() if c == chapter]
 
     steps = {"classical → BiLSTM": ("char_ngram_logreg", "BiLSTM")}
-    base = NO_TEACHER_TWIN if NO_TEACHER_TWIN in table.index else "BiLSTM"
+    # Chapter 4's students against the twin of their own network (same name up to the recipe).
+    twins = [m for m in rows_of("04") if pd.isna(table.loc[m, "teacher"])]
+    def network(name: str) -> str:  # "CNN (MSE, a=0.5)" and "CNN, no teacher" -> "CNN"
+        return re.match(r"[^,(]*", name).group().strip()
+
     for student in rows_of("04"):
-        if student != base:
-            steps[f"{base} → {student}"] = (base, student)
+        if student not in twins:
+            twin = next((t for t in twins if network(t) == network(student)), None)
+            if twin is not None:
+                steps[f"{twin} → {student}"] = (twin, student)
     for teacher in rows_of("03"):
         steps[f"BiLSTM → {teacher}"] = ("BiLSTM", teacher)
         for student in rows_of("05") + rows_of("06"):

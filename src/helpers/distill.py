@@ -1,9 +1,11 @@
-"""BERT -> BiLSTM distillation runs (chapter 4): train, choose on validation, tabulate, plot.
+"""BERT -> small-student distillation runs (chapter 4): train, choose on validation, tabulate.
 
-Every student is chapter 2's BiLSTM (:func:`helpers.bilstm.train_bilstm`) trained with a
-distillation loss of :mod:`helpers.losses` on the teacher's cached logits, so the teacher never
-runs inside the student's training loop. Choices between runs (alpha, temperature) are made on
-validation F1 only (:func:`best_by_validation`).
+Every student is a network over BPE tokens (:mod:`helpers.token_models`: a CNN or the article's
+BiLSTM) trained by :func:`helpers.token_models.train_token_model` with a distillation loss of
+:mod:`helpers.losses` on the teacher's cached logits, so the teacher never runs inside the
+student's training loop; its no-teacher twin is the same network trained on the labels alone.
+Choices between runs (alpha, temperature) are made on validation F1 only
+(:func:`best_by_validation`).
 """
 
 from __future__ import annotations
@@ -19,25 +21,22 @@ import pandas as pd
 from tokenizers import Tokenizer
 
 from .benchmark import count_parameters, size_on_disk_mb
-from .bilstm import bilstm_folder, train_bilstm
 from .config import BookConfig
 from .data import Splits
 from .losses import LossFn
+from .token_models import train_token_model
 from .training import History
-
-NO_TEACHER_TWIN = "BiLSTM, no teacher (chapter 4 budget)"
-"""Results-file name of chapter 4's BiLSTM trained without the teacher on the students' budget:
-the row chapter 6 measures each distilled BiLSTM against."""
 
 
 @dataclass
-class BiLSTMRun:
-    """One trained BiLSTM student: what it was trained with and how it scored."""
+class StudentRun:
+    """One trained student (or no-teacher twin): what it was trained with and how it scored."""
 
     label: str
     name: str
     history: History
     test: dict[str, float]
+    test_proba: np.ndarray
     seconds: float
     params: int
     size_mb: float
@@ -51,50 +50,48 @@ class BiLSTMRun:
 
     def as_result(self) -> dict[str, Any]:
         """The fields :func:`helpers.results.record_result` needs, besides name and chapter."""
-        return {"metrics": self.test, "kind": "bilstm", "artifact": self.folder,
+        return {"metrics": self.test, "kind": "token_model", "artifact": self.folder,
                 "params": self.params, "train_seconds": self.seconds,
                 "valid_f1": self.valid_f1}
 
 
-def train_bilstm_student(
+def train_token_student(
     config: BookConfig,
     splits: Splits,
     tokenizer: Tokenizer,
     loss_fn: LossFn,
-    teacher_logits: np.ndarray,
+    teacher_logits: np.ndarray | None,
     *,
     name: str,
     label: str,
-    epochs: int,
-    max_length: int,
     **kwargs: Any,
-) -> BiLSTMRun:
-    """Train a BiLSTM on ``splits.train`` with ``loss_fn`` and the training texts' cached teacher
-    logits (:func:`helpers.bilstm.train_bilstm`); the teacher itself never runs here.
+) -> StudentRun:
+    """Train a student network on ``splits.train`` with ``loss_fn`` and the training texts'
+    cached teacher logits (:func:`helpers.token_models.train_token_model`, which takes the
+    network, budget and seed as ``kwargs``); the teacher itself never runs here.
 
     ``teacher_logits`` are in the row order of ``splits.train`` (which may hold augmented rows
-    labelled ``-1``). The model is saved under the artifact ``name``; its size on disk is the saved
-    folder (weights, architecture, tokenizer).
+    labelled ``-1``); ``None`` for a no-teacher twin trained on the labels alone. The model is
+    saved under the artifact ``name``; its size on disk is the saved folder (weights,
+    architecture, tokenizer).
     """
-    model, history, test, seconds = train_bilstm(
-        config, splits, tokenizer, loss_fn=loss_fn,
-        extras={"teacher_logits": {"train": np.asarray(teacher_logits, dtype=np.float32)}},
-        name=name, epochs=epochs, max_length=max_length, **kwargs,
-    )
-    folder = bilstm_folder(config, name)
-    return BiLSTMRun(
-        label=label, name=name, history=history, test=test, seconds=seconds,
-        params=count_parameters(model), size_mb=size_on_disk_mb(folder),
-        train_rows=len(splits.train), folder=folder,
+    extras = (None if teacher_logits is None else
+              {"teacher_logits": {"train": np.asarray(teacher_logits, dtype=np.float32)}})
+    run = train_token_model(config, splits, tokenizer, loss_fn=loss_fn, extras=extras, name=name,
+                            **kwargs)
+    return StudentRun(
+        label=label, name=name, history=run.history, test=run.test, test_proba=run.test_proba,
+        seconds=run.seconds, params=count_parameters(run.model),
+        size_mb=size_on_disk_mb(run.folder), train_rows=len(splits.train), folder=run.folder,
     )
 
 
-def best_by_validation(runs: Sequence[BiLSTMRun]) -> BiLSTMRun:
+def best_by_validation(runs: Sequence[StudentRun]) -> StudentRun:
     """The run with the highest validation F1 (the first one on ties); never chosen on test."""
     return max(runs, key=lambda run: run.valid_f1)
 
 
-def runs_table(runs: Sequence[BiLSTMRun]) -> pd.DataFrame:
+def runs_table(runs: Sequence[StudentRun]) -> pd.DataFrame:
     """Validation and test figures, size and training time of each run, one row per run."""
     rows = {
         run.label: {
@@ -110,7 +107,7 @@ def runs_table(runs: Sequence[BiLSTMRun]) -> pd.DataFrame:
                                         "params": int}).round(4)
 
 
-def plot_valid_f1(runs: Sequence[BiLSTMRun], title: str = "", ax=None):
+def plot_valid_f1(runs: Sequence[StudentRun], title: str = "", ax=None):
     """Validation F1 per epoch of several runs on one figure, each kept epoch circled."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))

@@ -18,19 +18,19 @@ import pandas as pd
 from .baselines import fit_baseline, make_char_ngram_pipeline, tune_char_ngram_c
 from .batching import logits_to_proba
 from .benchmark import count_parameters
-from .bilstm import bilstm_folder, train_bilstm
 from .bpe import get_bpe_tokenizer
 from .budgets import bilstm_epochs
 from .comparison import THREADS, compare_models, record_speed
 from .config import DEFAULT_TEACHER, BookConfig
 from .data import LABEL_COLUMN, TEXT_COLUMN, load_csv_splits
-from .distill import train_bilstm_student
+from .distill import train_token_student
 from .encoding import choose_max_length, token_lengths
 from .evaluation import evaluate
 from .losses import article_loss_fn
 from .results import load_results, record_result
 from .standin import standin_notice, teacher_fields
 from .teacher import finetune_teacher, get_teacher, teacher_dir, teacher_logits_for_splits
+from .token_models import train_token_model
 
 STEPS = ("baseline", "bilstm", "teacher", "distill")
 
@@ -68,11 +68,12 @@ def run_chain(
         cross-entropy, Tang et al. 2019); fine-tunes the teacher first if ``teacher`` was not run.
 
     ``small`` subsamples the splits (a few hundred rows) and shortens training, to try the chain
-    in seconds; ``bilstm_kwargs`` go to :class:`helpers.bilstm.BiLSTMClassifier` (e.g. a smaller
-    ``hidden_size``). The returned table (:func:`compare_models`) has one row per model of this
-    run, with the test scores, parameters, size on disk, CPU latency over ``latency_texts`` test
-    texts (default 20 when ``small``, else 200) and throughput over the test split, measured with
-    ``threads`` threads. If the teacher is a stand-in, its rows say so (``standin``).
+    in seconds; ``bilstm_kwargs`` go to :class:`helpers.token_models.BiLSTMClassifier` (e.g. a
+    smaller ``hidden_size``). The returned table (:func:`compare_models`) has one row per model
+    of this run, with the test scores, parameters, size on disk, CPU latency over
+    ``latency_texts`` test texts (default 20 when ``small``, else 200) and throughput over the
+    test split, measured with ``threads`` threads. If the teacher is a stand-in, its rows say so
+    (``standin``).
     """
     unknown = set(steps) - set(STEPS)
     if unknown:
@@ -97,11 +98,11 @@ def run_chain(
         max_length = choose_max_length(token_lengths(tokenizer, train_texts))
 
     if "bilstm" in steps:
-        model, history, metrics, seconds = train_bilstm(
-            config, splits, tokenizer, name="bilstm", max_length=max_length, **bilstm_kwargs)
-        record_result(config, "BiLSTM", "02", metrics, kind="bilstm",
-                      artifact=bilstm_folder(config, "bilstm"), params=count_parameters(model),
-                      train_seconds=seconds, valid_f1=history.best_valid_f1)
+        run = train_token_model(config, splits, tokenizer, name="bilstm", max_length=max_length,
+                                **bilstm_kwargs)
+        record_result(config, "BiLSTM", "02", run.test, kind="token_model", artifact=run.folder,
+                      params=count_parameters(run.model), train_seconds=run.seconds,
+                      valid_f1=run.history.best_valid_f1)
         models.append("BiLSTM")
 
     if "teacher" in steps or "distill" in steps:
@@ -122,7 +123,7 @@ def run_chain(
         models.append("teacher")
 
     if "distill" in steps:
-        student = train_bilstm_student(
+        student = train_token_student(
             config, splits, tokenizer, article_loss_fn(distill_alpha), logits["train"],
             name="bilstm_distilled", label=f"logit MSE, alpha={distill_alpha:g}",
             epochs=bilstm_epochs(config), max_length=max_length, **bilstm_kwargs,

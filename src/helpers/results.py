@@ -45,7 +45,7 @@ CHAPTERS = {
     "01": "classical baselines", "02": "BiLSTM", "03": "teacher", "04": "BERT -> BiLSTM",
     "05": "BERT -> tiny BERT", "06": "comparison",
 }
-KINDS = ("sklearn", "bilstm", "transformers", "cls_logreg")
+KINDS = ("sklearn", "token_model", "transformers", "cls_logreg")
 SCORES = ("f1", "macro_f1", "average_precision")
 COLUMNS = ["model", "chapter", "kind", "artifact", "f1", "macro_f1", "average_precision",
            "valid_f1", "params", "size_mb", "train_seconds", "teacher", "standin", "data_sha256",

@@ -9,10 +9,15 @@ import torch.nn.functional as F
 from helpers.article_bugs import sigmoid_before_cross_entropy_demo
 from helpers.batching import padding_summary
 from helpers.benchmark import count_parameters
-from helpers.bilstm import BiLSTMClassifier, load_bilstm, make_bilstm_loaders, save_bilstm
 from helpers.bpe import train_bpe_tokenizer
 from helpers.data import Splits
 from helpers.encoding import encode_texts
+from helpers.token_models import (
+    BiLSTMClassifier,
+    load_token_model,
+    make_token_loaders,
+    save_token_model,
+)
 
 VOCAB, EMB, HIDDEN = 50, 8, 6
 
@@ -99,8 +104,9 @@ def test_save_load_round_trip(tmp_path):
     model = BiLSTMClassifier(tokenizer.get_vocab_size(), embedding_dim=EMB, hidden_size=HIDDEN)
     model.eval()
     ids, mask = batch(encode_texts(tokenizer, ["пример", "ещё один текст"], 16))
-    folder = save_bilstm(model, tokenizer, tmp_path / "bilstm", {"max_length": 16, "note": "тест"})
-    loaded, loaded_tokenizer, meta = load_bilstm(folder)
+    folder = save_token_model(model, tokenizer, tmp_path / "bilstm",
+                              {"max_length": 16, "note": "тест"})
+    loaded, loaded_tokenizer, meta = load_token_model(folder)
     assert not loaded.training
     assert meta == {"max_length": 16, "note": "тест"}
     assert loaded.hparams == model.hparams
@@ -120,7 +126,7 @@ def test_loaders_pass_extras_per_split():
     splits = make_splits()
     tokenizer = train_bpe_tokenizer(splits.train.text, vocab_size=300)
     teacher = np.arange(24, dtype=np.float32).reshape(12, 2)
-    loaders = make_bilstm_loaders(tokenizer, splits, max_length=4, batch_size=5,
+    loaders = make_token_loaders(tokenizer, splits, max_length=4, batch_size=5,
                                   extras={"teacher_logits": {"train": teacher}})
     seen = np.zeros(12, dtype=bool)
     for b in loaders["train"]:
@@ -132,10 +138,10 @@ def test_loaders_pass_extras_per_split():
     assert "teacher_logits" not in next(iter(loaders["valid"]))
     assert sum(len(b["index"]) for b in loaders["test"]) == 5
     # A bare array is the training split's.
-    bare = make_bilstm_loaders(tokenizer, splits, 4, 5, extras={"teacher_logits": teacher})
+    bare = make_token_loaders(tokenizer, splits, 4, 5, extras={"teacher_logits": teacher})
     assert "teacher_logits" in next(iter(bare["train"]))
     with pytest.raises(ValueError):
-        make_bilstm_loaders(tokenizer, splits, 4, extras={"t": {"training": teacher}})
+        make_token_loaders(tokenizer, splits, 4, extras={"t": {"training": teacher}})
 
 
 def test_padding_summary_orders_the_three_schemes():

@@ -1,18 +1,22 @@
-"""The BiLSTM classifier: the baseline of chapter 2 and the student of chapter 4.
+"""Small networks over BPE tokens: the article's BiLSTM (chapter 2) and a CNN (chapter 4).
 
-Both chapters train the same architecture on the same tokenizer and loaders through
-:func:`train_bilstm`; only the loss differs (cross-entropy here, a distillation loss there).
+Both read the ids of the byte-level BPE tokenizer (:mod:`helpers.bpe`) and return two raw
+logits; both are built, trained, saved and loaded by the same functions, named by
+:data:`NETWORKS`. :func:`train_token_model` trains either with any loss: cross-entropy for a
+baseline or a no-teacher twin, a distillation loss (:mod:`helpers.losses`) for a student.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -48,7 +52,7 @@ class BiLSTMClassifier(nn.Module):
         dropout: float = 0.3,
     ) -> None:
         super().__init__()
-        # Kept so that save_bilstm can rebuild the same module.
+        # Kept so that save_token_model can rebuild the same module.
         self.hparams = {
             "vocab_size": vocab_size, "pad_id": pad_id, "embedding_dim": embedding_dim,
             "hidden_size": hidden_size, "num_classes": num_classes, "dropout": dropout,
@@ -71,28 +75,83 @@ class BiLSTMClassifier(nn.Module):
         return self.classifier(self.dropout(features))
 
 
-def save_bilstm(
-    model: BiLSTMClassifier, tokenizer: Tokenizer, folder: str | Path, meta: dict[str, Any]
+class CNNClassifier(nn.Module):
+    """Kim (2014): embedding -> 1-D convolutions of several widths -> ReLU -> max over time ->
+    linear.
+
+    Each width slides a window over the tokens and every filter answers "is my pattern somewhere
+    in the text?" through the max over positions. There is no recurrence, so an epoch costs a
+    fraction of the BiLSTM's on a CPU. Padding never reaches the result: the embeddings of padding
+    positions are zeroed and only windows that start on a real token enter the max, so a text's
+    logits do not depend on the batch it is in. Returns raw logits, like every model here.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_id: int = 0,
+        embedding_dim: int = 128,
+        num_filters: int = 128,
+        widths: tuple[int, ...] = (3, 4, 5),
+        num_classes: int = 2,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        self.hparams = {
+            "vocab_size": vocab_size, "pad_id": pad_id, "embedding_dim": embedding_dim,
+            "num_filters": num_filters, "widths": list(widths), "num_classes": num_classes,
+            "dropout": dropout,
+        }
+        self.widths = tuple(widths)
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, num_filters, w) for w in widths)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(num_filters * len(widths), num_classes)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(input_ids) * attention_mask.unsqueeze(-1)  # padding -> zero vectors
+        # Zeros after the text, so that a text shorter than a window still fills one window.
+        x = F.pad(x.transpose(1, 2), (0, max(self.widths) - 1))      # (batch, emb, length + w - 1)
+        lengths = attention_mask.sum(dim=1).clamp(min=1)
+        features = []
+        for conv in self.convs:
+            h = F.relu(conv(x))                                        # (batch, filters, windows)
+            starts = torch.arange(h.size(2), device=h.device)
+            real = starts.unsqueeze(0) < lengths.unsqueeze(1)          # windows starting on a token
+            # After ReLU every value is >= 0, so zeros at the other windows never win the max.
+            features.append(h.masked_fill(~real.unsqueeze(1), 0.0).amax(dim=2))
+        return self.classifier(self.dropout(torch.cat(features, dim=1)))
+
+
+NETWORKS = {"bilstm": BiLSTMClassifier, "cnn": CNNClassifier}
+
+
+def save_token_model(
+    model: nn.Module, tokenizer: Tokenizer, folder: str | Path, meta: dict[str, Any]
 ) -> Path:
-    """Save ``model.pt`` (weights), ``config.json`` (architecture, ``meta``), ``tokenizer.json``."""
+    """Save ``model.pt`` (weights), ``config.json`` (network, architecture, ``meta``) and
+    ``tokenizer.json``."""
+    network = next((name for name, cls in NETWORKS.items() if isinstance(model, cls)), None)
+    if network is None:
+        raise TypeError(f"{type(model).__name__} is not one of {list(NETWORKS)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save(state, folder / "model.pt")
-    config = {"architecture": model.hparams, "meta": meta}
+    config = {"network": network, "architecture": model.hparams, "meta": meta}
     (folder / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=1),
                                         encoding="utf-8")
     save_bpe_tokenizer(tokenizer, folder / "tokenizer.json")
     return folder
 
 
-def load_bilstm(
+def load_token_model(
     folder: str | Path, device: str | torch.device = "cpu"
-) -> tuple[BiLSTMClassifier, Tokenizer, dict[str, Any]]:
-    """Load what :func:`save_bilstm` saved; the model comes back in eval mode."""
+) -> tuple[nn.Module, Tokenizer, dict[str, Any]]:
+    """Load what :func:`save_token_model` saved; the model comes back in eval mode."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    model = BiLSTMClassifier(**config["architecture"])
+    model = NETWORKS[config.get("network", "bilstm")](**config["architecture"])
     state = torch.load(folder / "model.pt", map_location=device, weights_only=True)
     model.load_state_dict(state)
     model.to(device).eval()
@@ -118,7 +177,7 @@ def _split_extras(
     return chosen or None
 
 
-def make_bilstm_loaders(
+def make_token_loaders(
     tokenizer: Tokenizer,
     splits: Splits,
     max_length: int,
@@ -143,18 +202,32 @@ def make_bilstm_loaders(
     return loaders
 
 
-def bilstm_folder(config: BookConfig | None = None, name: str = "bilstm") -> Path:
-    """Where :func:`train_bilstm` saves the model called ``name``."""
+def token_model_folder(config: BookConfig | None = None, name: str = "bilstm") -> Path:
+    """Where :func:`train_token_model` saves the model called ``name``."""
     return (config or get_config()).artifact(name, "model")
 
 
-def train_bilstm(
+@dataclass
+class TokenModelRun:
+    """A trained token model: the model (best validation epoch's weights), its history, its test
+    scores and probabilities, the wall time and where it was saved."""
+
+    model: nn.Module
+    history: History
+    test: dict[str, float]
+    test_proba: np.ndarray
+    seconds: float
+    folder: Path
+
+
+def train_token_model(
     config: BookConfig,
     splits: Splits,
     tokenizer: Tokenizer,
     loss_fn: LossFn = cross_entropy_loss,
     extras: Mapping[str, Any] | None = None,
     name: str = "bilstm",
+    network: str = "bilstm",
     epochs: int | None = None,
     max_length: int | None = None,
     batch_size: int = 64,
@@ -163,25 +236,27 @@ def train_bilstm(
     seed: int = SEED,
     device: str | torch.device | None = None,
     **model_kwargs: Any,
-) -> tuple[BiLSTMClassifier, History, dict[str, float], float]:
-    """Train a fresh BiLSTM with the shared :func:`helpers.training.fit`, test it, save it.
+) -> TokenModelRun:
+    """Train a fresh ``network`` (a key of :data:`NETWORKS`) with the shared
+    :func:`helpers.training.fit`, test it, save it.
 
-    Returns the model (best validation epoch's weights), its history, the test metrics of
-    :func:`helpers.evaluation.evaluate` and the training time in seconds. ``max_length`` defaults
-    to :func:`helpers.encoding.choose_max_length` of the training split; ``epochs`` to
-    :func:`helpers.budgets.bilstm_epochs`.
-    ``loss_fn`` and ``extras`` are passed on, so a distillation chapter only swaps the loss and
-    adds ``{"teacher_logits": ...}`` (see :func:`make_bilstm_loaders`). The model is saved with
-    :func:`save_bilstm` under :func:`bilstm_folder` ``(config, name)``.
+    ``max_length`` defaults to :func:`helpers.encoding.choose_max_length` of the training split;
+    ``epochs`` (the cap; training stops earlier on a validation plateau) to
+    :func:`helpers.budgets.bilstm_epochs`. ``loss_fn`` and ``extras`` are passed on, so a
+    distillation chapter only swaps the loss and adds ``{"teacher_logits": ...}`` (see
+    :func:`make_token_loaders`). The model is saved with :func:`save_token_model` under
+    :func:`token_model_folder` ``(config, name)``.
     """
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {list(NETWORKS)}, not {network!r}")
     train_texts = splits.train["text"].tolist()
     if max_length is None:
         max_length = choose_max_length(token_lengths(tokenizer, train_texts))
     epochs = epochs or bilstm_epochs(config)
-    loaders = make_bilstm_loaders(tokenizer, splits, max_length, batch_size, extras, seed)
+    loaders = make_token_loaders(tokenizer, splits, max_length, batch_size, extras, seed)
     set_seed(seed)  # the same initial weights for every run with the same seed
-    model = BiLSTMClassifier(tokenizer.get_vocab_size(), pad_id=pad_token_id(tokenizer),
-                             **model_kwargs)
+    model = NETWORKS[network](tokenizer.get_vocab_size(), pad_id=pad_token_id(tokenizer),
+                              **model_kwargs)
     history = fit(
         model, loaders["train"], loaders["valid"], splits.valid["label"].to_numpy(),
         epochs=epochs, lr=lr, loss_fn=loss_fn, patience=patience, device=device, seed=seed,
@@ -193,6 +268,8 @@ def train_bilstm(
         "name": name, "max_length": max_length, "batch_size": batch_size, "lr": lr,
         "epochs": epochs, "epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
         "train_seconds": history.seconds, "test_metrics": metrics, "small": config.small,
+        "seed": seed,
     }
-    save_bilstm(model, tokenizer, bilstm_folder(config, name), meta)
-    return model, history, metrics, history.seconds
+    folder = token_model_folder(config, name)
+    save_token_model(model, tokenizer, folder, meta)
+    return TokenModelRun(model, history, metrics, proba, history.seconds, folder)
