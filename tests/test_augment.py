@@ -137,8 +137,20 @@ def test_invalid_probabilities_raise(vocabulary):
         augment_texts(CORPUS, 2, seed=0, p_ng=1.5, vocabulary=vocabulary)
 
 
-def test_student_view_maps_the_mask_to_the_unknown_token():
-    assert student_view([f"ты {MASK_TOKEN}!"]) == ["ты [UNK]!"]
+def test_the_student_reads_the_mask_as_its_one_unknown_token():
+    from helpers.bpe import UNK_TOKEN, train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(CORPUS * 3, vocab_size=300)
+    unk = tokenizer.token_to_id(UNK_TOKEN)
+    masked = f"ты {MASK_TOKEN}!"
+    # Raw, the BPE tokenizer would cut "[MASK]" into punctuation and letter pieces ...
+    assert unk not in tokenizer.encode(masked).ids
+    assert len(tokenizer.encode(masked).ids) > len(tokenizer.encode("ты !").ids) + 1
+    # ... the student's view has one [UNK] in its place and the rest of the text unchanged.
+    (view,) = student_view([masked])
+    ids = tokenizer.encode(view).ids
+    assert ids.count(unk) == 1
+    assert tokenizer.decode([i for i in ids if i != unk]).replace(" ", "") == "ты!"
 
 
 class FakeTeacher:

@@ -1,4 +1,7 @@
-"""The BiLSTM classifier: shapes, padding invariance, gradients, persistence, loaders."""
+"""The networks over BPE tokens (BiLSTM, CNN): shapes, padding invariance, gradients,
+persistence, loaders."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,7 @@ from helpers.data import Splits
 from helpers.encoding import encode_texts
 from helpers.token_models import (
     BiLSTMClassifier,
+    CNNClassifier,
     load_token_model,
     make_token_loaders,
     save_token_model,
@@ -158,3 +162,38 @@ def test_sigmoid_demo_shows_the_floor_and_vanishing_gradient():
     assert right["loss CE(logits)"] < 0.01
     assert right["loss CE(sigmoid(logits))"] > np.log(1 + np.exp(-1)) - 1e-3
     assert wrong["|grad| CE(sigmoid(logits))"] < 0.05 * wrong["|grad| CE(logits)"]
+
+
+def small_cnn(seed: int = 0) -> CNNClassifier:
+    torch.manual_seed(seed)
+    return CNNClassifier(VOCAB, pad_id=0, embedding_dim=EMB, num_filters=4, widths=(2, 3))
+
+
+def test_cnn_logits_do_not_depend_on_padding_or_the_batch():
+    model = small_cnn().eval()
+    ids, mask = batch(ROWS)
+    more_ids, more_mask = batch(ROWS, width=20)
+    alone = torch.cat([model(*batch([row])) for row in ROWS])
+    torch.testing.assert_close(model(ids, mask), model(more_ids, more_mask))
+    torch.testing.assert_close(model(ids, mask), alone)
+    noisy = more_ids.clone()
+    noisy[more_mask == 0] = 7  # whatever sits past the mask is never read
+    torch.testing.assert_close(model(noisy, more_mask), model(more_ids, more_mask))
+    # A text shorter than the widest window (one token) still gets finite logits.
+    assert torch.isfinite(model(*batch([[9]]))).all()
+
+
+def test_save_load_round_trip_of_either_network(tmp_path):
+    tokenizer = train_bpe_tokenizer(["пример текста", "ещё один текст"] * 20, vocab_size=300)
+    for network, model in (("cnn", CNNClassifier(tokenizer.get_vocab_size(), embedding_dim=8,
+                                                 num_filters=4)),
+                           ("bilstm", BiLSTMClassifier(tokenizer.get_vocab_size(),
+                                                       embedding_dim=8, hidden_size=4))):
+        folder = save_token_model(model.eval(), tokenizer, tmp_path / network, {"max_length": 8})
+        assert json.loads((folder / "config.json").read_text())["network"] == network
+        loaded, _, meta = load_token_model(folder)
+        assert type(loaded) is type(model) and meta == {"max_length": 8}
+        ids, mask = batch(encode_texts(tokenizer, ["пример", "ещё один текст"], 8))
+        torch.testing.assert_close(loaded(ids, mask), model(ids, mask))
+    with pytest.raises(TypeError, match="not one of"):
+        save_token_model(torch.nn.Linear(2, 2), tokenizer, tmp_path / "x", {})
