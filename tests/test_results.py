@@ -11,6 +11,7 @@ from helpers.benchmark import size_on_disk_mb
 from helpers.config import get_config
 from helpers.results import (
     COLUMNS,
+    forget_chapter,
     load_results,
     record_result,
     results_page,
@@ -98,6 +99,14 @@ def test_update_row_adds_fields_and_keeps_the_rest(tmp_path: Path) -> None:
     assert row["latency_ms"] == 1.5 and row["f1"] == 0.5
     with pytest.raises(KeyError, match="No row 'zzz'"):
         update_row(config, "zzz", latency_ms=1.0)
+
+
+def test_forget_chapter_removes_only_that_chapter(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    record(config, "old name", chapter="04")
+    record(config, "kept", chapter="02")
+    assert forget_chapter(config, "04") == ["old name"]
+    assert load_results(config)["model"].tolist() == ["kept"]
 
 
 def test_tables_of_rows(tmp_path: Path) -> None:

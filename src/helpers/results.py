@@ -153,6 +153,15 @@ def update_row(config: BookConfig, model: str, **fields: Any) -> dict[str, Any]:
     raise KeyError(f"No row {model!r} in {config.results_path}")
 
 
+def forget_chapter(config: BookConfig, chapter: str) -> list[str]:
+    """Remove every row of ``chapter`` (before it records its models again, so that a model an
+    earlier version of the chapter produced does not linger); return their names."""
+    rows = _read_rows(config)
+    gone = [row["model"] for row in rows if row["chapter"] == chapter]
+    _write_rows(config, [row for row in rows if row["chapter"] != chapter])
+    return gone
+
+
 def results_page(config: BookConfig | None = None) -> pd.DataFrame:
     """The results file as the book's results page shows it: one row per model, best F1 first."""
     results = load_results(config)
