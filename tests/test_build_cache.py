@@ -18,17 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_module_imports_and_closure() -> None:
     code = ("from helpers.token_models import train_token_model\nimport helpers.results\n"
             "from helpers import data")
-    assert build_cache.module_imports(code) == {"bilstm", "results", "data"}
-    closure = build_cache.module_closure({"bilstm"})
-    # bilstm imports training, which imports losses: indirect dependencies count.
-    assert {"bilstm", "training", "losses", "batching", "config"} <= set(closure)
+    assert build_cache.module_imports(code) == {"token_models", "results", "data"}
+    closure = build_cache.module_closure({"token_models"})
+    # token_models imports training, which imports losses: indirect dependencies count.
+    assert {"token_models", "training", "losses", "batching", "config"} <= set(closure)
     assert "comparison" not in closure
 
 
 def make_book(tmp_path: Path) -> Path:
     """A two-chapter book: the first imports helpers.token_models, the second helpers.comparison."""
     (tmp_path / "notebooks").mkdir(parents=True)
-    for name, module in (("a", "bilstm"), ("b", "comparison")):
+    for name, module in (("a", "token_models"), ("b", "comparison")):
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(f"from helpers.{module} import *\nx = 1")]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -63,7 +63,7 @@ def test_fingerprints_follow_helpers_data_teacher_and_earlier_chapters(
     changed = build_cache.chapter_fingerprints(root, pages, config)
     assert changed["notebooks/a"] == base["notebooks/a"]
     assert changed["notebooks/b"] != base["notebooks/b"]
-    (package / "bilstm.py").write_text("# changed\n", encoding="utf-8")
+    (package / "token_models.py").write_text("# changed\n", encoding="utf-8")
     again = build_cache.chapter_fingerprints(root, pages, config)
     assert again["notebooks/a"] != base["notebooks/a"] and again["notebooks/b"] != changed[
         "notebooks/b"]

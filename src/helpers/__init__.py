@@ -13,10 +13,12 @@ Every notebook imports its logic from here; each module owns one idea:
 * ``bpe``: the BiLSTM's tokenizer; ``encoding``: texts to token ids for any tokenizer and the
   max length; ``batching``: dynamic padding, length buckets, batched prediction; ``training``: the
   shared training loop and optimizer step; ``losses``: every loss of the book.
-* ``bilstm``: the BiLSTM; ``article_bugs``: the source article's mistakes, demonstrated.
+* ``token_models``: the networks over BPE tokens (the article's BiLSTM, a CNN), trained, saved
+  and loaded alike; ``article_bugs``: the source article's mistakes, demonstrated.
 * ``checkpoints``: loading Hugging Face models with helpful errors; ``standin``: the offline
   stand-in teacher; ``teacher``: fine-tuning and cached logits.
-* ``distill`` and ``augment``: BERT -> BiLSTM distillation runs and Tang et al.'s augmentation.
+* ``distill`` and ``augment``: distillation runs into the small students and Tang et al.'s
+  augmentation.
 * ``pruning``, ``students`` and ``pretraining``: BERT -> tiny BERT (vocabulary pruning, building
   students from the teacher, MLM pretraining with the teacher's losses).
 * ``classifiers``: every saved model as one text classifier; ``embeddings``: logistic regression on
