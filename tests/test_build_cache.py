@@ -101,3 +101,44 @@ def test_the_book_uses_the_extension() -> None:
     assert "helpers.build_cache" in config and "execute_notebooks: cache" in config
     pages = build_cache.toc_pages(ROOT)
     assert pages[:2] == ["book/intro", "book/setup"] and "notebooks/06_comparison" in pages
+
+
+def test_a_real_build_reexecutes_a_chapter_when_its_data_changes(tmp_path: Path) -> None:
+    """Jupyter Book with the extension: a rebuild reuses the cache until the data changes."""
+    import os
+    import subprocess
+    import sys
+
+    book = tmp_path / "book"
+    (book / "notebooks").mkdir(parents=True)
+    log = tmp_path / "executions.log"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"), nbformat.v4.new_code_cell(
+        "import helpers.data\n"
+        f"open({str(log)!r}, 'a').write('executed\\n')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, book / "notebooks" / "a.ipynb")
+    (book / "intro.md").write_text("# Intro\n", encoding="utf-8")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
+                                   "  - file: notebooks/a\n", encoding="utf-8")
+    (book / "_config.yml").write_text(
+        "title: t\nexecute:\n  execute_notebooks: cache\n"
+        "sphinx:\n  extra_extensions:\n    - helpers.build_cache\n", encoding="utf-8")
+    data = tmp_path / "data.csv"
+    data.write_text("comment,toxic\nпривет,0\n", encoding="utf-8")
+    env = {**os.environ, "BOOK_DATA": str(data), "BOOK_SMALL": "1"}
+
+    # The console script installed beside this Python (jupyter_book has no ``__main__``).
+    command = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+
+    def build() -> int:
+        done = subprocess.run([command, "build", str(book)], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return log.read_text(encoding="utf-8").count("executed") if log.exists() else 0
+
+    assert build() == 1
+    assert build() == 1  # nothing changed: the cached execution is reused
+    data.write_text("comment,toxic\nпривет,1\n", encoding="utf-8")  # one label flipped
+    assert build() == 2  # the data changed: the chapter ran again

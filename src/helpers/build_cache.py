@@ -117,7 +117,7 @@ def toc_pages(root: Path) -> list[str]:
     """The pages of ``_toc.yml`` in reading (and execution) order."""
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     pages = [toc["root"]]
-    for part in toc.get("parts", []):
+    for part in toc.get("parts", []) or [toc]:  # a book with parts, or chapters at the top
         pages += [chapter["file"] for chapter in part.get("chapters", [])]
     return pages
 
