@@ -164,3 +164,16 @@ def test_fit_is_repeatable_under_the_same_seed():
 
     first, second = run(), run()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    from helpers.training import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device() == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device() == torch.device("cuda")

@@ -39,10 +39,15 @@ def set_seed(seed: int = SEED) -> None:
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to train on: the one asked for, else CUDA when present, else the CPU."""
+    """The device to train on: the one asked for, else CUDA when present, else Apple's MPS when
+    present, else the CPU."""
     if device is not None:
         return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def make_optimizer(
