@@ -295,6 +295,14 @@ def test_folder_without_weights_or_config_has_its_own_message(
     assert "config.json" in first and "has no config.json" not in first  # it has one
     assert "does not exist" not in first
 
+    # Config and a weights file, but the weights are not a model: the library's error is named.
+    (tokenizer_only / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(TeacherUnavailableError) as caught:
+        load_teacher_classifier(str(tokenizer_only))
+    first = str(caught.value).splitlines()[0]
+    assert f"the folder {tokenizer_only} holds no usable model (SafetensorError" in first
+    assert_helpful(str(caught.value))
+
 
 # --------------------------------------------------------------------------- lengths and logits
 

@@ -122,7 +122,7 @@ def _load(name_or_path: str, load: Callable[[bool], tuple[Any, nn.Module]]
             raise _unavailable(name_or_path, problem)
         try:
             return load(True)
-        except (OSError, ValueError) as error:
+        except Exception as error:  # e.g. a truncated weights file (SafetensorError)
             raise _unavailable(name_or_path, f"the folder {folder} holds no usable model "
                                f"({type(error).__name__}: {error})") from error
 
