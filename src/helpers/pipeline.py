@@ -99,8 +99,9 @@ def run_chain(
 
     ``small`` subsamples the splits (a few hundred rows), shortens training and, as chapter 4
     does, narrows the BiLSTMs (:func:`helpers.budgets.distillation_budget`), to try the chain in
-    about a minute; ``bilstm_kwargs`` go to :class:`helpers.bilstm.BiLSTMClassifier` (e.g. a
-    smaller ``hidden_size``) and override that size. The returned table (:func:`compare_models`)
+    about a minute (58 s on the book's data on a busy 2-core CPU with one thread; README.md);
+    ``bilstm_kwargs`` go to :class:`helpers.bilstm.BiLSTMClassifier` (e.g. a smaller
+    ``hidden_size``) and override that size. The returned table (:func:`compare_models`)
     has one row per model of this run, with the test scores, parameters, size on disk, CPU latency
     over ``latency_texts`` test texts (default 20 when ``small``, else 200) and throughput over the
     test split, measured with ``threads`` threads. If the teacher is a stand-in, its rows say so
