@@ -7,24 +7,52 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-# The install cell CONTRIBUTING.md prescribes, identical in every notebook.
-INSTALL_CELL = '''import subprocess
+# The repository's address lives in one place, _config.yml; every notebook's badge and install
+# cell must agree with it (a fork changes that one line and reruns the badge/cell update).
+BOOK_CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+REPO_URL = BOOK_CONFIG["repository"]["url"].rstrip("/")
+BRANCH = BOOK_CONFIG["repository"].get("branch", "main")
+# The install cell CONTRIBUTING.md prescribes, identical in every notebook but for REPO_URL.
+INSTALL_CELL = r'''import os
+import subprocess
 import sys
 
-REPO_URL = "https://github.com/distillation-book/rubert-toxic-distillation"
-if "google.colab" in sys.modules:  # Colab: install the book's helpers
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO_URL}"], check=True)'''
+REPO_URL = "@REPO_URL@"
+# Colab runs each notebook on a machine of its own: to keep what a chapter saves for the next
+# ones (the fine-tuned teacher, the results), put a Google Drive folder here, e.g.
+# "/content/drive/MyDrive/distillation-book". Elsewhere the book's artifacts/ folder is used.
+ARTIFACTS_ON_DRIVE = ""
+if "google.colab" in sys.modules:  # Colab: install the book's helpers around Colab's own torch
+    import torch
+
+    quiet = {"capture_output": True, "text": True, "env": dict(os.environ, GIT_TERMINAL_PROMPT="0")}
+    if subprocess.run(["git", "ls-remote", REPO_URL, "HEAD"], **quiet).returncode != 0:
+        raise RuntimeError(f"The book's repository {REPO_URL} cannot be reached: check the "
+                           "address (a fork sets it in _config.yml) and that it is public.")
+    keep_torch = "torch==" + torch.__version__.split("+")[0]  # never replace Colab's CUDA torch
+    pip = [sys.executable, "-m", "pip", "install", "-q", f"git+{REPO_URL}", keep_torch]
+    done = subprocess.run(pip, **quiet)
+    if done.returncode != 0:
+        raise RuntimeError(f"pip could not install the book from {REPO_URL}:\n{done.stderr}")
+    if ARTIFACTS_ON_DRIVE:
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        os.environ["BOOK_ARTIFACTS"] = ARTIFACTS_ON_DRIVE'''.replace("@REPO_URL@", REPO_URL)
 
 
 def ids(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
 
-def test_there_are_notebooks() -> None:
-    assert NOTEBOOKS
+def test_every_chapter_of_the_toc_is_a_notebook_here() -> None:
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    chapters = re.findall(r"file:\s*(notebooks/\S+)", toc)
+    assert chapters and all((ROOT / f"{c}.ipynb").is_file() for c in chapters), chapters
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
@@ -44,7 +72,41 @@ def test_title_badge_and_install_cell(path: Path) -> None:
     assert second.cell_type == "markdown" and "colab.research.google.com" in second.source
     assert path.name in second.source
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert code and code[0].source.strip() == INSTALL_CELL
+    assert code and code[0] is notebook.cells[2] and code[0].source.strip() == INSTALL_CELL
+
+
+def colab_link(notebook: str) -> str:
+    slug = REPO_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{slug}/blob/{BRANCH}/notebooks/{notebook}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_repository_url_agrees_with_config(path: Path) -> None:
+    """The badge, the Colab link and REPO_URL all name _config.yml's repository."""
+    assert REPO_URL.startswith("https://github.com/") and REPO_URL.count("/") == 4
+    notebook = nbformat.read(path, as_version=4)
+    badge, install = notebook.cells[1].source, notebook.cells[2].source
+    assert re.findall(r'^REPO_URL = "(.*)"$', install, flags=re.M) == [REPO_URL]
+    links = re.findall(r"https://colab\.research\.google\.com/github/[^)\s]+", badge)
+    assert links and set(links) == {colab_link(path.name)}, links
+    others = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", badge + install))
+    assert others <= {REPO_URL}
+
+
+def test_install_cell_fails_clearly_when_the_repository_cannot_be_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Colab branch of the cell, run against an address with no repository behind it."""
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    missing = (tmp_path / "no-such-repository").as_uri()
+    cell = INSTALL_CELL.replace(f'REPO_URL = "{REPO_URL}"', f'REPO_URL = "{missing}"')
+    assert missing in cell
+    with pytest.raises(RuntimeError, match="cannot be reached: check the address") as caught:
+        exec(compile(cell, "install-cell", "exec"), {})
+    assert missing in str(caught.value) and "_config.yml" in str(caught.value)
 
 
 def test_every_notebook_is_in_the_toc() -> None:

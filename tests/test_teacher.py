@@ -13,7 +13,12 @@ import torch
 
 from helpers.article_bugs import logits_one_at_a_time
 from helpers.batching import text_logits
-from helpers.checkpoints import TeacherUnavailableError, load_teacher_classifier, load_teacher_mlm
+from helpers.checkpoints import (
+    TeacherUnavailableError,
+    hub_reachable,
+    load_teacher_classifier,
+    load_teacher_mlm,
+)
 from helpers.config import BookConfig
 from helpers.data import Splits
 from helpers.encoding import choose_max_length, token_lengths
@@ -172,25 +177,131 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
 
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A machine without network, as the probe sees it: the hub's address refuses connections.
+
+    ``HF_HUB_OFFLINE`` stays unset, so the loader has to find out by itself, and fast.
+    """
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as sock:  # a local port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    return endpoint
+
+
+HINTS = ("BOOK_TEACHER", "python -m helpers.standin --tokenizer DIR --out DIR", "meaningless")
+
+
+def assert_helpful(message: str, download: str = "cointegrated/rubert-tiny") -> None:
+    for hint in (*HINTS, f"hf download {download} --local-dir DIR"):
+        assert hint in message
+    assert "huggingface-cli" not in message  # not installed by the pinned hub client
+
+
+def test_the_download_command_named_is_installed() -> None:
+    """The hub client that transformers installs provides the `hf` command the errors name."""
+    from importlib.metadata import entry_points
+
+    commands = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert commands.get("hf", "").startswith("huggingface_hub")
+
+
 @pytest.mark.parametrize("loader", [load_teacher_classifier, load_teacher_mlm])
-def test_unreachable_hub_id_raises_helpful_error(offline, loader) -> None:
+def test_unreachable_hub_fails_fast_with_its_own_message(no_network: str, loader) -> None:
+    import time
+
     name = "nobody-here/no-such-model-xyz"
+    started = time.perf_counter()
     with pytest.raises(TeacherUnavailableError) as caught:
         loader(name)
+    assert time.perf_counter() - started < 15  # not the client's minute of retries
     message = str(caught.value)
-    assert name in message and "hub could not be reached" in message
-    for hint in ("BOOK_TEACHER", "huggingface-cli download cointegrated/rubert-tiny",
-                 "python -m helpers.standin --tokenizer DIR --out DIR",
-                 "meaningless"):
-        assert hint in message
+    assert f"the Hugging Face hub ({no_network}) cannot be reached" in message
+    assert "not in the local Hugging Face cache" in message
+    assert_helpful(message, download=name)
+    assert "does not exist" not in message and "has no" not in message
     assert isinstance(caught.value, RuntimeError)
 
 
-def test_folder_without_model_raises_helpful_error(offline, tmp_path: Path) -> None:
-    for folder in (tmp_path / "missing", tmp_path):
-        with pytest.raises(TeacherUnavailableError, match="holds no usable model") as caught:
-            load_teacher_classifier(str(folder))
-        assert str(folder) in str(caught.value) and "helpers.standin" in str(caught.value)
+def test_hub_reachable_probe(no_network: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from huggingface_hub import constants
+
+    assert not hub_reachable(timeout=2)
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:  # any answer means the hub is there
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert hub_reachable(timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_offline_mode_is_named_in_the_error(offline) -> None:
+    with pytest.raises(TeacherUnavailableError, match="HF_HUB_OFFLINE is set") as caught:
+        load_teacher_classifier("nobody-here/no-such-model-xyz")
+    assert_helpful(str(caught.value), download="nobody-here/no-such-model-xyz")
+
+
+@pytest.mark.parametrize("loader", [load_teacher_classifier, load_teacher_mlm])
+def test_missing_folder_has_its_own_message(no_network: str, tmp_path: Path, loader) -> None:
+    for folder in (tmp_path / "missing", "./no-such-teacher", "~/no/such/teacher"):
+        with pytest.raises(TeacherUnavailableError) as caught:
+            loader(str(folder))
+        message = str(caught.value)
+        assert "does not exist" in message and str(Path(folder).expanduser()) in message
+        assert "hub" not in message.split("\n")[0]  # a folder, not a hub id
+        assert_helpful(message)
+
+
+def test_folder_without_weights_or_config_has_its_own_message(
+    no_network: str, tmp_path: Path, rubert_tokenizer_dir: Path
+) -> None:
+    import shutil
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(TeacherUnavailableError) as caught:
+        load_teacher_classifier(str(empty))
+    first = str(caught.value).splitlines()[0]
+    assert f"the folder {empty} has no config.json and no weights" in first
+    assert "holds nothing" in first
+    assert_helpful(str(caught.value))
+
+    tokenizer_only = shutil.copytree(rubert_tokenizer_dir, tmp_path / "tokenizer-only")
+    with pytest.raises(TeacherUnavailableError) as caught:
+        load_teacher_mlm(str(tokenizer_only))
+    first = str(caught.value).splitlines()[0]
+    assert "has no weights (model.safetensors or pytorch_model.bin)" in first
+    assert "config.json" in first and "has no config.json" not in first  # it has one
+    assert "does not exist" not in first
+
+    # Config and a weights file, but the weights are not a model: the library's error is named.
+    (tokenizer_only / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(TeacherUnavailableError) as caught:
+        load_teacher_classifier(str(tokenizer_only))
+    first = str(caught.value).splitlines()[0]
+    assert f"the folder {tokenizer_only} holds no usable model (SafetensorError" in first
+    assert_helpful(str(caught.value))
 
 
 # --------------------------------------------------------------------------- lengths and logits

@@ -1,4 +1,4 @@
-"""The book's configuration: three environment variables, read in one place.
+"""The book's configuration: four environment variables, read in one place.
 
 Readers need none of them. They exist so that CI, an offline machine or a reader with the
 dataset already on disk can point the book at local copies:
@@ -11,6 +11,10 @@ dataset already on disk can point the book at local copies:
 ``BOOK_SMALL``
     ``1`` switches on small-data mode: a stratified subset of a few hundred rows, so that every
     notebook finishes in seconds (used by the tests). Default: the full data.
+``BOOK_ARTIFACTS``
+    The folder that holds ``artifacts/{full,small}/``, where chapters save what later chapters
+    load. Default: the book's root. On Colab, where each notebook runs on its own machine, point
+    it at a mounted Google Drive folder so that chapter 4 finds chapter 3's teacher.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class BookConfig:
     teacher: str
     small: bool
     root: Path
+    artifacts_root: Path | None = None  # holds artifacts/{full,small}; None: ``root``
 
     @property
     def data_cache_dir(self) -> Path:
@@ -54,7 +59,8 @@ class BookConfig:
     @property
     def artifacts_dir(self) -> Path:
         """Folder for models, caches and results; small-data runs never touch full-data ones."""
-        return self.root / "artifacts" / ("small" if self.small else "full")
+        home = self.artifacts_root or self.root
+        return home / "artifacts" / ("small" if self.small else "full")
 
     @property
     def results_path(self) -> Path:
@@ -76,11 +82,13 @@ def get_config(environ: dict[str, str] | None = None, root: Path | None = None) 
     """Read the configuration from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
     data = env.get("BOOK_DATA", "").strip()
+    artifacts = env.get("BOOK_ARTIFACTS", "").strip()
     return BookConfig(
         data=Path(data).expanduser() if data else None,
         teacher=env.get("BOOK_TEACHER", "").strip() or DEFAULT_TEACHER,
         small=_flag(env.get("BOOK_SMALL")),
         root=root or find_root(),
+        artifacts_root=Path(artifacts).expanduser() if artifacts else None,
     )
 
 

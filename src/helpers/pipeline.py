@@ -5,10 +5,16 @@ character n-gram baseline; train a BiLSTM; fine-tune the teacher; distil the tea
 through its cached logits; then measure every model the same way and return the comparison table
 (:func:`helpers.comparison.compare_models`). It only strings together the functions the chapters
 use, and records each model as its chapter does.
+
+From a shell, the same chain (the table is printed and kept in ``OUT/artifacts/``)::
+
+    python -m helpers.pipeline my_comments.csv --text-column text --label-column label \
+        --out my_run [--teacher HUB_ID_OR_FOLDER] [--small] [--steps baseline bilstm]
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,9 +25,9 @@ from .baselines import fit_baseline, make_char_ngram_pipeline, tune_char_ngram_c
 from .batching import logits_to_proba
 from .benchmark import count_parameters
 from .bpe import get_bpe_tokenizer
-from .budgets import bilstm_epochs
+from .budgets import bilstm_epochs, distillation_budget
 from .comparison import THREADS, compare_models, record_speed
-from .config import DEFAULT_TEACHER, BookConfig
+from .config import BookConfig, find_root, get_config
 from .data import LABEL_COLUMN, TEXT_COLUMN, load_csv_splits
 from .distill import train_token_student
 from .encoding import choose_max_length, token_lengths
@@ -35,15 +41,37 @@ from .token_models import train_token_model
 STEPS = ("baseline", "bilstm", "teacher", "distill")
 
 
+def refuse_book_artifacts(out_dir: str | Path) -> Path:
+    """``out_dir`` resolved, unless its ``artifacts/`` would be (or lie inside) the book's own.
+
+    The book's artifacts (under its root, or ``BOOK_ARTIFACTS``) belong to the chapters: a run on
+    other data must not mix its models and results into them.
+    """
+    out = Path(out_dir).expanduser().resolve()
+    target = out / "artifacts"
+    config = get_config()
+    homes = {config.artifacts_root or config.root, find_root(out)}
+    for home in homes:
+        if not (home / "_toc.yml").is_file() and home != config.artifacts_root:
+            continue  # not a book
+        book = (home / "artifacts").expanduser().resolve()
+        if target == book or target.is_relative_to(book):
+            raise ValueError(
+                f"out_dir {str(out_dir)!r} would write into the book's own artifacts ({book}), "
+                "which belong to its chapters; choose a folder of your own, e.g. "
+                "out_dir='my_run'")
+    return out
+
+
 def run_chain(
     csv_path: str | Path,
     text_column: str = TEXT_COLUMN,
     label_column: str = LABEL_COLUMN,
-    teacher: str = DEFAULT_TEACHER,
-    out_dir: str | Path = ".",
+    teacher: str | None = None,
+    *,
+    out_dir: str | Path,
     small: bool = False,
     steps: Sequence[str] = STEPS,
-    *,
     distill_alpha: float = 0.5,
     teacher_epochs: int | None = None,
     bilstm_kwargs: Mapping[str, Any] | None = None,
@@ -53,9 +81,11 @@ def run_chain(
     """Run the book's chain on your own CSV and return the comparison table.
 
     ``csv_path`` holds one text column and one 0/1 label column (named by ``text_column`` and
-    ``label_column``); ``teacher`` is a hub id or local folder of a BERT to fine-tune. Everything
-    is written under ``out_dir/artifacts/{full,small}/`` (models, cached teacher logits,
-    ``results.json``). ``steps`` is any subset of :data:`STEPS`, run in this order:
+    ``label_column``); ``teacher`` is a hub id or local folder of a BERT to fine-tune (default:
+    the book's, ``BOOK_TEACHER`` or ``cointegrated/rubert-tiny``). Everything is written under
+    ``out_dir/artifacts/{full,small}/`` (models, cached teacher logits, ``results.json``) and
+    nowhere else; an ``out_dir`` whose ``artifacts/`` is the book's own is refused
+    (:func:`refuse_book_artifacts`). ``steps`` is any subset of :data:`STEPS`, run in this order:
 
     ``baseline``
         character 1-5-gram TF-IDF + logistic regression, ``C`` chosen on the validation split;
@@ -67,21 +97,26 @@ def run_chain(
         a BiLSTM trained on the teacher's cached logits (logit MSE + ``distill_alpha`` times
         cross-entropy, Tang et al. 2019); fine-tunes the teacher first if ``teacher`` was not run.
 
-    ``small`` subsamples the splits (a few hundred rows) and shortens training, to try the chain
-    in seconds; ``bilstm_kwargs`` go to :class:`helpers.token_models.BiLSTMClassifier` (e.g. a
-    smaller ``hidden_size``). The returned table (:func:`compare_models`) has one row per model
-    of this run, with the test scores, parameters, size on disk, CPU latency over
-    ``latency_texts`` test texts (default 20 when ``small``, else 200) and throughput over the
+    ``small`` subsamples the splits (a few hundred rows), shortens training and, as chapter 4
+    does, narrows the BiLSTMs (:func:`helpers.budgets.distillation_budget`), to try the chain in
+    about a minute (58 s on the book's data on a busy 2-core CPU with one thread; README.md);
+    ``bilstm_kwargs`` go to :class:`helpers.token_models.BiLSTMClassifier` (e.g. a smaller
+    ``hidden_size``) and override that size. The returned table (:func:`compare_models`)
+    has one row per model of this run, with the test scores, parameters, size on disk, CPU latency
+    over ``latency_texts`` test texts (default 20 when ``small``, else 200) and throughput over the
     test split, measured with ``threads`` threads. If the teacher is a stand-in, its rows say so
     (``standin``).
     """
     unknown = set(steps) - set(STEPS)
     if unknown:
         raise ValueError(f"Unknown step(s) {sorted(unknown)}; choose from {STEPS}")
-    config = BookConfig(data=Path(csv_path), teacher=teacher, small=small, root=Path(out_dir))
+    out = refuse_book_artifacts(out_dir)
+    teacher = teacher or get_config().teacher
+    config = BookConfig(data=Path(csv_path), teacher=teacher, small=small, root=out)
     splits = load_csv_splits(csv_path, text_column, label_column, small)
     train_texts, test = splits.train["text"].tolist(), splits.test
-    bilstm_kwargs = dict(bilstm_kwargs or {})
+    narrow = distillation_budget(config).bilstm_size if small else {}  # full: the article's size
+    bilstm_kwargs = {**narrow, **(bilstm_kwargs or {})}
     models: list[str] = []
 
     if "baseline" in steps:
@@ -142,3 +177,31 @@ def run_chain(
     if notice:
         print(notice)
     return table
+
+
+def run_chain_cli(argv: Sequence[str] | None = None) -> pd.DataFrame:
+    """``python -m helpers.pipeline CSV --out DIR ...``: :func:`run_chain` from a shell."""
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.pipeline",
+        description="Run the book's chain (baseline, BiLSTM, teacher, distilled BiLSTM) on your "
+                    "own CSV and print the comparison table.")
+    parser.add_argument("csv", help="CSV with a text column and a 0/1 label column")
+    parser.add_argument("--text-column", default=TEXT_COLUMN, help="default: %(default)s")
+    parser.add_argument("--label-column", default=LABEL_COLUMN, help="default: %(default)s")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for everything the run writes (DIR/artifacts/)")
+    parser.add_argument("--teacher", default=None,
+                        help="hub id or local folder (default: BOOK_TEACHER or the book's)")
+    parser.add_argument("--small", action="store_true",
+                        help="a few hundred rows and short training: about a minute")
+    parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    args = parser.parse_args(argv)
+    table = run_chain(args.csv, args.text_column, args.label_column, args.teacher,
+                      out_dir=args.out, small=args.small, steps=args.steps)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table)
+    return table
+
+
+if __name__ == "__main__":
+    run_chain_cli()

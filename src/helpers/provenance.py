@@ -51,7 +51,10 @@ def describe(config: BookConfig) -> str:
                   "NOT the pinned file: its figures are marked pinned_data=False")
     except OSError:
         pinned = "not read yet"
-    return f"Data: {data}, {pinned} | {mode} | teacher: {config.teacher}"
+    line = f"Data: {data}, {pinned} | {mode} | teacher: {config.teacher}"
+    if config.artifacts_root is not None:
+        line += f" | artifacts: {config.artifacts_dir}"
+    return line
 
 
 def texts_fingerprint(texts: Iterable[str]) -> str:
