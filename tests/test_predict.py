@@ -15,7 +15,13 @@ from toy import TEXTS, tiny_bert_folder
 
 from helpers.classifiers import load_transformers_classifier
 from helpers.onnx_export import export_onnx
-from helpers.predict import ModelFolderError, load_predictor, main, model_file, softmax_toxic
+from helpers.predict import (
+    ModelFolderError,
+    load_predictor,
+    model_file,
+    predict_command,
+    softmax_toxic,
+)
 from helpers.quantization import quantize_int8
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -60,7 +66,7 @@ def test_command_line_reads_arguments_and_stdin(onnx_folder: Path) -> None:
     predictor = load_predictor(onnx_folder)  # int8 by default
     assert model_file(onnx_folder).name == "model.int8.onnx"
     expected = predictor.predict_proba(["ты дурак", "спасибо"])
-    cli = "import sys; from helpers.predict import main; sys.exit(main())"
+    cli = "import sys; from helpers.predict import predict_command; sys.exit(predict_command())"
     for args, stdin in ((["ты дурак", "спасибо"], ""), ([], "ты дурак\nспасибо\n")):
         done = subprocess.run([sys.executable, "-c", cli, "--model", str(onnx_folder), *args],
                               input=stdin, capture_output=True, text=True, timeout=120,
@@ -90,7 +96,7 @@ def test_pytorch_folder_is_refused_with_the_fix(pytorch_folder: Path, capsys) ->
     with pytest.raises(ModelFolderError, match="not an exported ONNX model folder") as error:
         load_predictor(pytorch_folder)
     assert "predictor.json" in str(error.value) and "export_onnx" in str(error.value)
-    assert main(["--model", str(pytorch_folder), "text"]) == 2
+    assert predict_command(["--model", str(pytorch_folder), "text"]) == 2
     assert "not an exported ONNX model folder" in capsys.readouterr().err
 
 

@@ -139,10 +139,34 @@ def tradeoffs(table: pd.DataFrame, reference: str | None = None) -> pd.DataFrame
     gain = table["f1"] - ref["f1"]
     out["dF1 per extra ms"] = _per(gain, extra_ms, MIN_LATENCY_CHANGE_MS).where(extra_ms > 0)
     out["dF1 per extra MB"] = _per(gain, extra_mb, MIN_SIZE_CHANGE_MB).where(extra_mb > 0)
-    f1, ms = table["f1"].to_numpy(), table["latency_ms"].to_numpy()
-    out["pareto"] = [not np.any((f1 >= f1[i]) & (ms <= ms[i]) & ((f1 > f1[i]) | (ms < ms[i])))
-                     for i in range(len(table))]
+    out["pareto"] = pareto_front(table["f1"], table["latency_ms"])
+    out["pareto (size)"] = pareto_front(table["f1"], table["size_mb"])
     return out.sort_values("latency_ms")
+
+
+def pareto_front(quality: pd.Series, cost: pd.Series) -> np.ndarray:
+    """Whether each model is on the Pareto front: no other is at least as good in ``quality`` and
+    at least as cheap in ``cost``, and strictly better in one of them."""
+    q, c = quality.to_numpy(dtype=float), cost.to_numpy(dtype=float)
+    return np.array([not np.any((q >= q[i]) & (c <= c[i]) & ((q > q[i]) | (c < c[i])))
+                     for i in range(len(q))], dtype=bool)
+
+
+PYTORCH = "PyTorch eager"
+SKLEARN = "scikit-learn"
+
+
+def with_deployments(table: pd.DataFrame, deployed: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table of :func:`compare_models` and the ONNX rows of
+    :func:`helpers.deployment.deploy_models` as one table, with a ``variant`` column (how the
+    model is served: :data:`PYTORCH`, :data:`SKLEARN`, ``ONNX fp32``, ``ONNX int8``)."""
+    table = table.copy()
+    table.insert(0, "variant", np.where(table["kind"] == "sklearn", SKLEARN, PYTORCH))
+    if deployed.empty:
+        return table
+    combined = pd.concat([table, deployed[[c for c in table.columns if c in deployed.columns]]])
+    combined.attrs = dict(table.attrs)
+    return combined
 
 
 def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
@@ -168,23 +192,40 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
+MARKERS = {SKLEARN: "D", PYTORCH: "o", "ONNX fp32": "s", "ONNX int8": "^"}
+
+
 def plot_tradeoffs(table: pd.DataFrame, axes=None):
-    """F1 (toxic) against latency (log scale) and against size on disk, one labelled point per
-    model; hollow points depend on a stand-in teacher."""
+    """F1 (toxic) against latency and against size on disk (log scales), one point per model.
+
+    The marker says how the model is served (``variant``); hollow points depend on a stand-in
+    teacher. Only the models on each panel's Pareto front (:func:`pareto_front`, joined by a
+    dashed staircase) are labelled, so that labels do not pile up: every model is in the table.
+    """
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        _, axes = plt.subplots(1, 2, figsize=(13, 5))
+    variants = table["variant"] if "variant" in table else pd.Series(PYTORCH, table.index)
     for ax, column, label in ((axes[0], "latency_ms", "CPU latency, 1 text (ms, log scale)"),
                               (axes[1], "size_mb", "size on disk (MB, log scale)")):
-        for model, row in table.iterrows():
-            standin = bool(row.get("standin"))
-            ax.scatter(row[column], row["f1"], s=40, facecolors="none" if standin else "C0",
-                       edgecolors="C0")
+        for i, (variant, marker) in enumerate(MARKERS.items()):
+            rows = table[variants == variant]
+            if rows.empty:
+                continue
+            standin = rows["standin"].fillna(False).astype(bool).to_numpy()
+            ax.scatter(rows[column], rows["f1"], s=45, marker=marker, label=variant,
+                       facecolors=["none" if s else f"C{i}" for s in standin],
+                       edgecolors=f"C{i}")
+        front = table[pareto_front(table["f1"], table[column])].sort_values(column)
+        ax.step(front[column], front["f1"], where="post", color="grey", linestyle="--",
+                linewidth=1, label="Pareto front")
+        for k, (model, row) in enumerate(front.iterrows()):
             ax.annotate(str(model), (row[column], row["f1"]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+                        xytext=(6, -12 if k % 2 else 6), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("F1 (toxic), test")
         ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
     return axes
 
 

@@ -161,7 +161,7 @@ def load_predictor(folder: str | Path, precision: str | None = None, threads: in
                      batch_size)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def predict_command(argv: Sequence[str] | None = None) -> int:
     """Command line: print one ``probability<TAB>text`` line per text (arguments or stdin)."""
     parser = argparse.ArgumentParser(
         prog="python -m helpers.predict",
@@ -184,4 +184,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(predict_command())
