@@ -107,3 +107,16 @@ def test_a_model_with_a_scikit_learn_head_is_not_exported(bert, tmp_path: Path) 
 
     with pytest.raises(ValueError, match="scikit-learn head"):
         export_onnx(dataclasses.replace(bert, head=lambda x: x), tmp_path)
+
+
+def test_export_saved_model_from_a_saved_folder(tmp_path: Path) -> None:
+    from helpers.onnx_export import export_saved_model
+
+    source = tiny_bilstm_folder(tmp_path / "bilstm", max_length=12)
+    folder = export_saved_model(source, tmp_path / "served")
+    assert (folder / MODEL_FILES["int8"]).is_file()
+    expected = load_bilstm_classifier(source).predict_proba(BATCH)
+    np.testing.assert_allclose(load_predictor(folder, "fp32").predict_proba(BATCH), expected,
+                               atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="No saved model folder"):
+        export_saved_model(tmp_path / "nowhere", tmp_path / "x")

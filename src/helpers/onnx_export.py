@@ -193,3 +193,21 @@ def check_export(classifier: NeuralTextClassifier, folder: str | Path, texts: Se
     reference = text_logits(classifier.model, classifier.tokenizer, texts, classifier.max_length,
                             classifier.batch_size, CPU)
     return compare_logits(reference, load_predictor(folder, precision).logits(texts), labels)
+
+
+def export_saved_model(source: str | Path, folder: str | Path, int8: bool = True) -> Path:
+    """Export a model folder saved by the book (a BiLSTM folder of
+    :func:`helpers.bilstm.save_bilstm` or a transformers folder) to ``folder``, with its int8 copy
+    unless ``int8`` is false."""
+    from .classifiers import load_bilstm_classifier, load_transformers_classifier
+    from .quantization import quantize_int8
+
+    source = Path(source)
+    if not source.is_dir():
+        raise FileNotFoundError(f"No saved model folder at {source}")
+    is_bilstm = (source / "model.pt").is_file()
+    classifier = (load_bilstm_classifier if is_bilstm else load_transformers_classifier)(source)
+    export_onnx(classifier, folder)
+    if int8:
+        quantize_int8(folder)
+    return Path(folder)
