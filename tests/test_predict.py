@@ -89,13 +89,13 @@ def test_python_dash_m_entry_point(onnx_folder: Path) -> None:
 def test_missing_folder_names_the_problem_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ModelFolderError, match="No model folder") as error:
         load_predictor(tmp_path / "nowhere")
-    assert "export_onnx" in str(error.value)
+    assert "export_saved_model" in str(error.value)
 
 
 def test_pytorch_folder_is_refused_with_the_fix(pytorch_folder: Path, capsys) -> None:
     with pytest.raises(ModelFolderError, match="not an exported ONNX model folder") as error:
         load_predictor(pytorch_folder)
-    assert "predictor.json" in str(error.value) and "export_onnx" in str(error.value)
+    assert "predictor.json" in str(error.value) and "export_saved_model" in str(error.value)
     assert predict_command(["--model", str(pytorch_folder), "text"]) == 2
     assert "not an exported ONNX model folder" in capsys.readouterr().err
 

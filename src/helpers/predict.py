@@ -35,8 +35,8 @@ TOKENIZER_FILE = "tokenizer.json"
 KINDS = ("bert", "bilstm")
 LABELS = ["non-toxic", "toxic"]
 BATCH_SIZE = 64
-EXPORT_HINT = ("Export a trained model first: helpers.onnx_export.export_onnx(classifier, folder) "
-               "(see the README, 'Export and serve a model').")
+EXPORT_HINT = ("Export a saved model first: helpers.onnx_export.export_saved_model(MODEL_FOLDER, "
+               "OUT_FOLDER), then pass OUT_FOLDER (see the README, 'Export and serve a model').")
 
 
 class ModelFolderError(ValueError):
