@@ -200,10 +200,11 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None):
 
     The marker says how the model is served (``variant``); hollow points depend on a stand-in
     teacher. Only the models on each panel's Pareto front (:func:`pareto_front`, joined by a
-    dashed staircase) are labelled, so that labels do not pile up: every model is in the table.
+    dashed staircase) are labelled, by a number at the point and its name in a list under the
+    panel, so that labels cannot pile up; every model is in the table.
     """
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(13, 5))
+        _, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     variants = table["variant"] if "variant" in table else pd.Series(PYTORCH, table.index)
     for ax, column, label in ((axes[0], "latency_ms", "CPU latency, 1 text (ms, log scale)"),
                               (axes[1], "size_mb", "size on disk (MB, log scale)")):
@@ -218,9 +219,13 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None):
         front = table[pareto_front(table["f1"], table[column])].sort_values(column)
         ax.step(front[column], front["f1"], where="post", color="grey", linestyle="--",
                 linewidth=1, label="Pareto front")
-        for k, (model, row) in enumerate(front.iterrows()):
-            ax.annotate(str(model), (row[column], row["f1"]), fontsize=7,
-                        xytext=(6, -12 if k % 2 else 6), textcoords="offset points")
+        # Numbers at the points, names in a list under the panel: no two labels can overlap.
+        for k, (model, row) in enumerate(front.iterrows(), start=1):
+            ax.annotate(str(k), (row[column], row["f1"]), fontsize=8, fontweight="bold",
+                        xytext=(4, 4 + 8 * (k % 2)), textcoords="offset points")
+        ax.text(0, -0.14, "Pareto front:\n" + "\n".join(
+                f"{k}. {model}" for k, model in enumerate(front.index, start=1)),
+                transform=ax.transAxes, va="top", fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("F1 (toxic), test")
