@@ -220,7 +220,7 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None):
         ax.step(front[column], front["f1"], where="post", color="grey", linestyle="--",
                 linewidth=1, label="Pareto front")
         # Numbers at the points, names in a list under the panel: no two labels can overlap.
-        for k, (model, row) in enumerate(front.iterrows(), start=1):
+        for k, (_, row) in enumerate(front.iterrows(), start=1):
             ax.annotate(str(k), (row[column], row["f1"]), fontsize=8, fontweight="bold",
                         xytext=(4, 4 + 8 * (k % 2)), textcoords="offset points")
         ax.text(0, -0.14, "Pareto front:\n" + "\n".join(
