@@ -14,6 +14,7 @@ from helpers.comparison import (
     comparison_steps,
     distilled_students,
     missing_chapters,
+    pareto_front,
     plot_tradeoffs,
     step_gains,
     tradeoffs,
@@ -55,23 +56,31 @@ def test_compare_models_measures_loadable_rows_and_lists_the_rest(tmp_path: Path
     assert "STAND-IN" in notice and "teacher" in notice and "BiLSTM" not in notice.split(":")[-1]
     assert standin_notice(table.reset_index().iloc[:1]) == ""
     axes = plot_tradeoffs(table)
-    assert axes[0].get_xscale() == "log" and len(axes[0].texts) == 2
+    front = pareto_front(table["f1"], table["latency_ms"])
+    assert axes[0].get_xscale() == "log" and len(axes[0].texts) == front.sum() + 1
+    listed = axes[0].texts[-1].get_text()  # the Pareto front's names, under the panel
+    assert all((str(m) in listed) == on for m, on in zip(table.index, front, strict=True))
     with pytest.raises(ValueError):
         compare_models(config, latency_texts=[], throughput_texts=texts)
 
 
-def test_tradeoffs_and_step_gains_are_computed_from_the_table() -> None:
-    table = pd.DataFrame({"f1": [0.70, 0.75, 0.90, 0.85], "latency_ms": [0.5, 2.0, 10.0, 1.5],
+def test_tradeoffs_choose_on_validation_and_step_gains_use_the_table() -> None:
+    # The test F1 would put "bilstm" on the front; its validation F1 does not: the choice is
+    # made on validation.
+    table = pd.DataFrame({"valid_f1": [0.70, 0.74, 0.90, 0.85],
+                          "f1": [0.70, 0.99, 0.90, 0.85], "latency_ms": [0.5, 2.0, 10.0, 1.5],
                           "size_mb": [1.0, 9.0, 48.0, 6.0]},
                          index=["char", "bilstm", "teacher", "student"])
     out = tradeoffs(table, reference="char")
-    assert out.loc["teacher", "F1 per ms"] == pytest.approx(0.09)
-    assert out.loc["bilstm", "F1 per MB"] == pytest.approx(0.75 / 9)
-    assert out.loc["teacher", "dF1 per extra ms"] == pytest.approx(0.20 / 9.5)
-    assert np.isnan(out.loc["char", "dF1 per extra ms"])
-    # bilstm is slower than the student and worse: not on the Pareto front.
+    assert out.loc["teacher", "dvalid_f1 vs char"] == pytest.approx(0.20)
+    assert out.loc["teacher", "per extra ms"] == pytest.approx(0.20 / 9.5)
+    assert np.isnan(out.loc["char", "per extra ms"])
+    assert out.loc["bilstm", "f1 (test)"] == 0.99
+    # bilstm is slower than the student and worse on validation: not on the Pareto front.
     assert out["pareto"].to_dict() == {"char": True, "bilstm": False, "student": True,
                                        "teacher": True}
+    with pytest.raises(ValueError, match="no valid_f1"):
+        tradeoffs(table.assign(valid_f1=[0.7, None, 0.9, 0.85]))
     steps = step_gains(table, {"distil": ("teacher", "student"), "missing": ("a", "b")})
     assert list(steps.index) == ["distil"]
     assert steps.loc["distil", "dF1"] == pytest.approx(-0.05)
@@ -89,9 +98,9 @@ def test_ratios_over_noise_sized_changes_are_left_empty() -> None:
     assert np.isnan(steps.loc["distil", "dF1 per ms"])
     assert steps.loc["grow", "dF1 per MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
     assert steps.loc["grow", "dF1 per ms"] == pytest.approx(0.15 / (6.0 - 4.57))
-    out = tradeoffs(table, reference="twin")
-    assert np.isnan(out.loc["distilled", "dF1 per extra MB"])
-    assert out.loc["bigger", "dF1 per extra MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
+    out = tradeoffs(table, reference="twin", quality="f1")
+    assert np.isnan(out.loc["distilled", "per extra MB"])
+    assert out.loc["bigger", "per extra MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
 
 
 def test_chapter_six_bookkeeping(tmp_path: Path) -> None:
@@ -116,3 +125,32 @@ def test_chapter_six_bookkeeping(tmp_path: Path) -> None:
         "BiLSTM → teacher": ("BiLSTM", "teacher"),
         "teacher → tiny": ("teacher", "tiny"),
     }
+
+
+def test_pareto_front_keeps_models_no_other_beats() -> None:
+    f1 = pd.Series([0.9, 0.8, 0.7, 0.9])
+    cost = pd.Series([10.0, 1.0, 2.0, 20.0])
+    assert pareto_front(f1, cost).tolist() == [True, True, False, False]
+
+
+def test_deployment_rows_join_the_table_and_gains_compare_like_with_like() -> None:
+    from helpers.comparison import with_deployments
+    from helpers.deployment import deployment_gains
+
+    eager = pd.DataFrame({"chapter": ["01", "03", "05"], "kind": ["sklearn", "transformers",
+                                                                   "transformers"],
+                          "f1": [0.7, 0.9, 0.85], "size_mb": [1.0, 48.0, 12.0],
+                          "latency_ms": [0.5, 16.0, 8.0], "standin": False},
+                         index=["ngram", "teacher", "tiny"])
+    onnx = pd.DataFrame({"chapter": ["05"], "kind": ["onnx"], "variant": ["ONNX int8"],
+                         "f1": [0.849], "size_mb": [3.0], "latency_ms": [2.0], "standin": False},
+                        index=["tiny [ONNX int8]"])
+    combined = with_deployments(eager, onnx)
+    assert combined["variant"].tolist() == ["scikit-learn", "PyTorch eager", "PyTorch eager",
+                                            "ONNX int8"]
+    gains = deployment_gains(combined)
+    assert "ngram" not in gains.index
+    assert gains.loc["tiny [ONNX int8]", "x faster than eager"] == pytest.approx(4.0)
+    assert gains.loc["tiny [ONNX int8]", "x smaller than eager"] == pytest.approx(4.0)
+    assert gains.loc["tiny [ONNX int8]", "dF1 vs eager (points)"] == pytest.approx(-0.1)
+    assert gains.loc["tiny [ONNX int8]", "x faster than eager teacher"] == pytest.approx(8.0)

@@ -68,7 +68,7 @@ def test_every_dependency_is_in_both_files() -> None:
     assert set(RANGES) - set(PINS) == set(), "in pyproject.toml but not pinned"
     # The runtime packages the notebooks import are required, not optional.
     required = {canonicalize_name(Requirement(r).name) for r in PROJECT["dependencies"]}
-    assert {"torch", "transformers", "pandas", "numpy", "scikit-learn", "torchao"} <= required
+    assert {"torch", "transformers", "pandas", "numpy", "scikit-learn", "onnxruntime"} <= required
     # Jupyter to open the notebooks, ipywidgets for tqdm's bars: installed by the set-up command.
     assert {"jupyterlab", "ipywidgets", "ipykernel", "jupyter-book"} <= set(PINS)
 

@@ -22,8 +22,11 @@ Every notebook imports its logic from here; each module owns one idea:
 * ``pruning``, ``students`` and ``pretraining``: BERT -> tiny BERT (vocabulary pruning, building
   students from the teacher, MLM pretraining with the teacher's losses).
 * ``classifiers``: every saved model as one text classifier; ``embeddings``: logistic regression on
-  frozen [CLS] vectors; ``quantization``: int8 models; ``comparison``: what chapter 6 computes;
-  ``pipeline``: the whole chain on your own CSV.
+  frozen [CLS] vectors; ``comparison``: what chapter 6 computes; ``pipeline``: the whole chain
+  on your own CSV.
+* ``onnx_export``: the neural models as ONNX files; ``quantization``: their int8 copies by ONNX
+  Runtime; ``predict``: serving an exported folder without PyTorch (also a command,
+  ``python -m helpers.predict``); ``deployment``: what chapter 6 exports, checks and measures.
 """
 
 __version__ = "0.1.0"

@@ -63,14 +63,15 @@ def compare_models(
     ``latency_texts``, warm-up excluded) and throughput (``batch_size``, over
     ``throughput_texts``) with ``threads`` PyTorch threads. With ``test`` (a split frame), each
     model is also re-scored on it as ``f1_reloaded``: equal to ``f1`` when the saved model and its
-    preprocessing are those that were recorded. Rows that cannot be loaded are left out and listed
-    in ``table.attrs["skipped"]`` with the reason.
+    preprocessing are those that were recorded, and its test probabilities are kept in
+    ``table.attrs["test_proba"]``. Rows that cannot be loaded are left out and listed in
+    ``table.attrs["skipped"]`` with the reason.
     """
     config = config or get_config()
     results = load_results(config) if results is None else results
     if not len(latency_texts) or not len(throughput_texts):
         raise ValueError("compare_models needs latency_texts and throughput_texts")
-    rows, skipped = [], {}
+    rows, skipped, probas = [], {}, {}
     for _, row in results.iterrows():
         try:
             classifier = load_classifier(config, row)
@@ -89,11 +90,13 @@ def compare_models(
             with torch_threads(threads):
                 proba = classifier.predict_proba(test["text"].tolist())
             measured["f1_reloaded"] = evaluate(test["label"], proba)["f1"]
+            probas[row["model"]] = proba
         rows.append(measured)
     extra = ["f1_reloaded"] if test is not None else []
     table = pd.DataFrame(rows, columns=["model", *TABLE_COLUMNS, *extra]).set_index("model")
     table.attrs["skipped"] = skipped
     table.attrs["threads"] = threads
+    table.attrs["test_proba"] = probas  # for intervals (helpers.uncertainty)
     return table
 
 
@@ -119,32 +122,62 @@ def _per(gain: pd.Series | float, change: pd.Series | float, floor: float):
     return gain / change if abs(change) >= floor else np.nan
 
 
-def tradeoffs(table: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
-    """F1 per millisecond and per MB of every model, and what it buys over ``reference``.
+def tradeoffs(table: pd.DataFrame, reference: str | None = None,
+              quality: str = "valid_f1") -> pd.DataFrame:
+    """What every model buys over ``reference``, judged on ``quality``: the table to choose from.
 
-    ``reference`` (default: the fastest model) is the cheapest honest option; ``dF1 per extra ms``
-    is the F1 a model gains over it per millisecond of latency it adds (likewise per MB). A model
-    is ``pareto`` when no other is at least as good in F1 and at least as fast, and better in one.
+    A choice is made on the validation split (``quality="valid_f1"``, the default); the test F1
+    is shown beside it, never used to choose. ``reference`` (default: the fastest model) is the
+    cheapest honest option; ``dF1 per extra ms`` is the quality a model gains over it per
+    millisecond of latency it adds (likewise per MB). A model is ``pareto`` when no other is at
+    least as good in ``quality`` and at least as fast, and better in one (``pareto (size)``: at
+    least as small).
     """
     if table.empty:
         return pd.DataFrame()
+    if table[quality].isna().any():
+        missing = list(table.index[table[quality].isna()])
+        raise ValueError(f"no {quality} for {missing}: re-run their chapters to record it")
     reference = reference if reference in table.index else table["latency_ms"].idxmin()
     ref = table.loc[reference]
+    q = table[quality].astype(float)
     out = pd.DataFrame({
-        "f1": table["f1"], "latency_ms": table["latency_ms"], "size_mb": table["size_mb"],
-        "F1 per ms": table["f1"] / table["latency_ms"],
-        "F1 per MB": table["f1"] / table["size_mb"],
-        "dF1 vs " + str(reference): table["f1"] - ref["f1"],
+        quality: q, "f1 (test)": table["f1"], "latency_ms": table["latency_ms"],
+        "size_mb": table["size_mb"], f"d{quality} vs " + str(reference): q - ref[quality],
     })
     extra_ms = table["latency_ms"] - ref["latency_ms"]
     extra_mb = table["size_mb"] - ref["size_mb"]
-    gain = table["f1"] - ref["f1"]
-    out["dF1 per extra ms"] = _per(gain, extra_ms, MIN_LATENCY_CHANGE_MS).where(extra_ms > 0)
-    out["dF1 per extra MB"] = _per(gain, extra_mb, MIN_SIZE_CHANGE_MB).where(extra_mb > 0)
-    f1, ms = table["f1"].to_numpy(), table["latency_ms"].to_numpy()
-    out["pareto"] = [not np.any((f1 >= f1[i]) & (ms <= ms[i]) & ((f1 > f1[i]) | (ms < ms[i])))
-                     for i in range(len(table))]
+    gain = q - ref[quality]
+    out["per extra ms"] = _per(gain, extra_ms, MIN_LATENCY_CHANGE_MS).where(extra_ms > 0)
+    out["per extra MB"] = _per(gain, extra_mb, MIN_SIZE_CHANGE_MB).where(extra_mb > 0)
+    out["pareto"] = pareto_front(q, table["latency_ms"])
+    out["pareto (size)"] = pareto_front(q, table["size_mb"])
     return out.sort_values("latency_ms")
+
+
+def pareto_front(quality: pd.Series, cost: pd.Series) -> np.ndarray:
+    """Whether each model is on the Pareto front: no other is at least as good in ``quality`` and
+    at least as cheap in ``cost``, and strictly better in one of them."""
+    q, c = quality.to_numpy(dtype=float), cost.to_numpy(dtype=float)
+    return np.array([not np.any((q >= q[i]) & (c <= c[i]) & ((q > q[i]) | (c < c[i])))
+                     for i in range(len(q))], dtype=bool)
+
+
+PYTORCH = "PyTorch eager"
+SKLEARN = "scikit-learn"
+
+
+def with_deployments(table: pd.DataFrame, deployed: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table of :func:`compare_models` and the ONNX rows of
+    :func:`helpers.deployment.deploy_models` as one table, with a ``variant`` column (how the
+    model is served: :data:`PYTORCH`, :data:`SKLEARN`, ``ONNX fp32``, ``ONNX int8``)."""
+    table = table.copy()
+    table.insert(0, "variant", np.where(table["kind"] == "sklearn", SKLEARN, PYTORCH))
+    if deployed.empty:
+        return table
+    combined = pd.concat([table, deployed[[c for c in table.columns if c in deployed.columns]]])
+    combined.attrs = dict(table.attrs)
+    return combined
 
 
 def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
@@ -170,23 +203,45 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
+MARKERS = {SKLEARN: "D", PYTORCH: "o", "ONNX fp32": "s", "ONNX int8": "^"}
+
+
 def plot_tradeoffs(table: pd.DataFrame, axes=None):
-    """F1 (toxic) against latency (log scale) and against size on disk, one labelled point per
-    model; hollow points depend on a stand-in teacher."""
+    """F1 (toxic) against latency and against size on disk (log scales), one point per model.
+
+    The marker says how the model is served (``variant``); hollow points depend on a stand-in
+    teacher. Only the models on each panel's Pareto front (:func:`pareto_front`, joined by a
+    dashed staircase) are labelled, by a number at the point and its name in a list under the
+    panel, so that labels cannot pile up; every model is in the table.
+    """
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        _, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    variants = table["variant"] if "variant" in table else pd.Series(PYTORCH, table.index)
     for ax, column, label in ((axes[0], "latency_ms", "CPU latency, 1 text (ms, log scale)"),
                               (axes[1], "size_mb", "size on disk (MB, log scale)")):
-        for model, row in table.iterrows():
-            standin = bool(row.get("standin"))
-            ax.scatter(row[column], row["f1"], s=40, facecolors="none" if standin else "C0",
-                       edgecolors="C0")
-            ax.annotate(str(model), (row[column], row["f1"]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+        for i, (variant, marker) in enumerate(MARKERS.items()):
+            rows = table[variants == variant]
+            if rows.empty:
+                continue
+            standin = rows["standin"].fillna(False).astype(bool).to_numpy()
+            ax.scatter(rows[column], rows["f1"], s=45, marker=marker, label=variant,
+                       facecolors=["none" if s else f"C{i}" for s in standin],
+                       edgecolors=f"C{i}")
+        front = table[pareto_front(table["f1"], table[column])].sort_values(column)
+        ax.step(front[column], front["f1"], where="post", color="grey", linestyle="--",
+                linewidth=1, label="Pareto front")
+        # Numbers at the points, names in a list under the panel: no two labels can overlap.
+        for k, (_, row) in enumerate(front.iterrows(), start=1):
+            ax.annotate(str(k), (row[column], row["f1"]), fontsize=8, fontweight="bold",
+                        xytext=(4, 4 + 8 * (k % 2)), textcoords="offset points")
+        ax.text(0, -0.14, "Pareto front:\n" + "\n".join(
+                f"{k}. {model}" for k, model in enumerate(front.index, start=1)),
+                transform=ax.transAxes, va="top", fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("F1 (toxic), test")
         ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
     return axes
 
 

@@ -1,0 +1,127 @@
+"""What chapter 6 deploys: every neural model exported to ONNX, made int8, checked, measured.
+
+:func:`deploy_models` takes the BiLSTM and transformers rows of the results file, writes each model
+as an ONNX folder (:func:`helpers.onnx_export.export_onnx`, under ``artifacts/<mode>/onnx``) with
+an int8 copy (:func:`helpers.quantization.quantize_int8`), checks both against the PyTorch model
+on the test split (:func:`helpers.onnx_export.compare_logits`) and measures them served by
+:mod:`helpers.predict` exactly as :func:`helpers.comparison.compare_models` measures PyTorch
+models, so that their rows join the same table. A folder newer than the model it was exported from
+is reused, so re-running the chapter does not export again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from .batching import CPU, text_logits
+from .benchmark import measure_speed
+from .classifiers import load_classifier
+from .config import BookConfig, get_config, slug
+from .evaluation import evaluate
+from .onnx_export import compare_logits, export_onnx
+from .predict import MODEL_FILES, load_predictor, softmax_toxic
+from .quantization import quantize_int8
+from .results import field_value
+
+EXPORTED_KINDS = ("token_model", "transformers")
+# Variant label in the comparison table -> the precision load_predictor serves.
+VARIANTS = {"ONNX fp32": "fp32", "ONNX int8": "int8"}
+
+
+def onnx_folder(config: BookConfig, model: str) -> Path:
+    """Where the ONNX export of the results row ``model`` is written."""
+    return config.artifact("onnx", slug(model))
+
+
+def _newest_mtime(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return max((p.stat().st_mtime for p in files), default=0.0)
+
+
+def export_is_current(folder: Path, source: Path) -> bool:
+    """Whether ``folder`` holds both ONNX files, written after the last change to ``source``."""
+    files = [folder / name for name in MODEL_FILES.values()]
+    return all(f.is_file() for f in files) and \
+        min(f.stat().st_mtime for f in files) >= _newest_mtime(source)
+
+
+def deploy_models(
+    config: BookConfig | None,
+    results: pd.DataFrame,
+    test: pd.DataFrame,
+    latency_texts: Sequence[str],
+    throughput_texts: Sequence[str],
+    threads: int = 1,
+    batch_size: int = 64,
+    valid: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Export, quantize, check and measure every BiLSTM and transformers model of ``results``.
+
+    Returns ``(rows, checks)``. ``rows`` has the columns of
+    :func:`helpers.comparison.compare_models` plus ``variant``, one row per model and variant
+    (named ``"<model> [ONNX fp32]"`` and ``"<model> [ONNX int8]"``): F1 and average precision
+    measured on ``test``, ``size_mb`` of the ONNX file plus tokenizer and settings, speed with
+    ``threads`` ONNX Runtime threads; with ``valid``, the validation F1 of each variant too (what a
+    choice between variants is made on). ``checks`` has, per model and variant, the largest logit
+    difference against PyTorch on ``test``, the flipped predictions and the F1 change.
+    """
+    config = config or get_config()
+    texts, labels = test["text"].tolist(), test["label"].to_numpy()
+    rows, checks = [], []
+    for _, row in results[results["kind"].isin(EXPORTED_KINDS)].iterrows():
+        model = str(row["model"])
+        try:
+            classifier = load_classifier(config, row)
+        except (ValueError, FileNotFoundError):
+            continue  # compare_models lists it among the skipped rows
+        folder = onnx_folder(config, model)
+        if not export_is_current(folder, config.artifacts_dir / str(row["artifact"])):
+            export_onnx(classifier, folder)
+            quantize_int8(folder)
+        reference = text_logits(classifier.model, classifier.tokenizer, texts,
+                                classifier.max_length, classifier.batch_size, CPU)
+        for variant, precision in VARIANTS.items():
+            predictor = load_predictor(folder, precision, threads=threads, batch_size=batch_size)
+            exported = predictor.logits(texts)
+            checks.append({"model": model, "variant": variant,
+                           **compare_logits(reference, exported, labels)})
+            scores = evaluate(labels, softmax_toxic(exported))
+            if valid is not None:
+                scores["valid_f1"] = evaluate(
+                    valid["label"], predictor.predict_proba(valid["text"].tolist()))["f1"]
+            rows.append({
+                "model": f"{model} [{variant}]", "chapter": row["chapter"], "kind": "onnx",
+                "variant": variant, **{k: scores.get(k) for k in (
+                    "f1", "macro_f1", "average_precision", "valid_f1")},
+                "params": int(classifier.params), "size_mb": predictor.size_mb,
+                **measure_speed(predictor.predict_proba, latency_texts, throughput_texts,
+                                threads=threads, batch_size=batch_size),
+                "standin": bool(field_value(row, "standin", False)),
+            })
+    table = pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+    return table, pd.DataFrame(checks)
+
+
+def deployment_gains(table: pd.DataFrame) -> pd.DataFrame:
+    """For each ONNX row of a table from :func:`helpers.comparison.with_deployments`: how much
+    faster and smaller it is than the same model in PyTorch eager, and its F1 change; and for
+    every neural row, how many times faster it is than the PyTorch-eager teacher (chapter 3)."""
+    eager = table[table["variant"] == "PyTorch eager"]
+    teachers = eager[eager["chapter"].astype(str) == "03"]
+    teacher_ms = float(teachers["latency_ms"].iloc[0]) if len(teachers) else float("nan")
+    rows = {}
+    for model, row in table[table["variant"] != "scikit-learn"].iterrows():
+        base = str(model).rsplit(" [", 1)[0] if row["variant"] in VARIANTS else str(model)
+        same = eager.loc[base] if base in eager.index else None
+        rows[model] = {
+            "variant": row["variant"], "f1": row["f1"], "size_mb": row["size_mb"],
+            "latency_ms": row["latency_ms"],
+            "x faster than eager": None if same is None else same["latency_ms"] / row["latency_ms"],
+            "x smaller than eager": None if same is None else same["size_mb"] / row["size_mb"],
+            "dF1 vs eager (points)": None if same is None else 100 * (row["f1"] - same["f1"]),
+            "x faster than eager teacher": teacher_ms / row["latency_ms"],
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").sort_values("latency_ms")

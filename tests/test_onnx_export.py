@@ -1,0 +1,139 @@
+"""Tests of helpers.onnx_export and helpers.quantization: exported and int8 models give the
+PyTorch model's outputs, from folders that hold everything needed to serve them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from toy import TEXTS, tiny_bert_folder, tiny_bilstm_folder, toy_corpus
+
+from helpers.batching import CPU, text_logits
+from helpers.classifiers import load_token_classifier, load_transformers_classifier
+from helpers.onnx_export import ExportableBiLSTM, check_export, export_onnx, export_saved_model
+from helpers.predict import MODEL_FILES, SETTINGS_FILE, TOKENIZER_FILE, load_predictor
+from helpers.quantization import quantize_int8
+
+BATCH = toy_corpus(40)["text"].tolist() + TEXTS
+LABELS = toy_corpus(40)["label"].tolist() + [0, 1, 1, 0, 0, 0]
+
+
+@pytest.fixture(scope="module")
+def bilstm(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("bilstm") / "model"
+    return load_token_classifier(tiny_bilstm_folder(folder, max_length=12, hidden=64))
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory: pytest.TempPathFactory):
+    return load_transformers_classifier(tiny_bert_folder(tmp_path_factory.mktemp("bert")),
+                                        max_length=12)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, bilstm, bert) -> dict[str, Path]:
+    folders = {}
+    for name, classifier in (("bilstm", bilstm), ("bert", bert)):
+        folders[name] = export_onnx(classifier, tmp_path_factory.mktemp("onnx") / name)
+        quantize_int8(folders[name])
+    return folders
+
+
+def test_exportable_bilstm_gives_the_packed_logits(bilstm) -> None:
+    torch.manual_seed(0)
+    model = bilstm.model
+    ids = torch.randint(1, model.embedding.num_embeddings, (5, 9))
+    mask = torch.zeros_like(ids)
+    for row, length in enumerate([9, 1, 4, 7, 0]):  # mixed lengths, and an empty (all-padding) text
+        mask[row, :length] = 1
+    ids[mask == 0] = model.hparams["pad_id"]
+    with torch.inference_mode():
+        expected, got = model(ids, mask), ExportableBiLSTM(model)(ids, mask)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "bert"])
+def test_export_writes_a_self_contained_folder(exported, kind) -> None:
+    folder = exported[kind]
+    assert {p.name for p in folder.iterdir()} == {*MODEL_FILES.values(), TOKENIZER_FILE,
+                                                  SETTINGS_FILE}
+    settings = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+    assert settings["kind"] == {"bilstm": "bpe", "bert": "bert"}[kind]
+    assert settings["max_length"] == 12
+    int8, fp32 = (folder / MODEL_FILES[p] for p in ("int8", "fp32"))
+    assert int8.stat().st_size < 0.6 * fp32.stat().st_size
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "bert"])
+def test_exported_fp32_matches_pytorch_and_int8_stays_close(exported, bilstm, bert, kind) -> None:
+    classifier = {"bilstm": bilstm, "bert": bert}[kind]
+    fp32 = check_export(classifier, exported[kind], BATCH, LABELS, precision="fp32")
+    assert fp32["max |dlogit|"] < 1e-4 and fp32["flips"] == 0 and fp32["dF1"] == 0
+    int8 = check_export(classifier, exported[kind], BATCH, precision="int8")
+    assert 0 < int8["max |dlogit|"] < 0.1  # int8 weights do change the logits, a little
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "bert"])
+def test_predictor_probabilities_match_pytorch(exported, bilstm, bert, kind) -> None:
+    """Tolerance: 1e-5 on probabilities for float32 ONNX against PyTorch eager."""
+    classifier = {"bilstm": bilstm, "bert": bert}[kind]
+    proba = load_predictor(exported[kind], "fp32", batch_size=8).predict_proba(BATCH)
+    np.testing.assert_allclose(proba, classifier.predict_proba(BATCH), atol=1e-5)
+
+
+def test_bert_predictor_encodes_like_the_book(exported, bert) -> None:
+    from helpers.encoding import encode_texts
+
+    predictor = load_predictor(exported["bert"])
+    texts = [*TEXTS, "спасибо " * 40, "Hello, WORLD 🙂 дурак", "   ", "🙂"]
+    assert predictor.encode(texts) == encode_texts(bert.tokenizer, texts, 12)
+
+
+def test_pytorch_logits_of_empty_bilstm_text_are_served_the_same(exported, bilstm) -> None:
+    expected = text_logits(bilstm.model, bilstm.tokenizer, ["", "x"], 12, 64, CPU)
+    np.testing.assert_allclose(load_predictor(exported["bilstm"], "fp32").logits(["", "x"]),
+                               expected, atol=1e-5)
+
+
+def test_quantize_needs_an_exported_model(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="export the model first"):
+        quantize_int8(tmp_path)
+
+
+def test_a_model_with_a_scikit_learn_head_is_not_exported(bert, tmp_path: Path) -> None:
+    import dataclasses
+
+    with pytest.raises(ValueError, match="scikit-learn head"):
+        export_onnx(dataclasses.replace(bert, head=lambda x: x), tmp_path)
+
+
+def test_export_saved_model_from_a_saved_folder(tmp_path: Path) -> None:
+    from helpers.onnx_export import export_saved_model
+
+    source = tiny_bilstm_folder(tmp_path / "bilstm", max_length=12)
+    folder = export_saved_model(source, tmp_path / "served")
+    assert (folder / MODEL_FILES["int8"]).is_file()
+    expected = load_token_classifier(source).predict_proba(BATCH)
+    np.testing.assert_allclose(load_predictor(folder, "fp32").predict_proba(BATCH), expected,
+                               atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="No saved model folder"):
+        export_saved_model(tmp_path / "nowhere", tmp_path / "x")
+
+
+def test_the_cnn_student_exports_and_serves_without_torch(tmp_path):
+    """Chapter 4's CNN goes through the same export and predictor as the BiLSTM."""
+    from helpers.bpe import train_bpe_tokenizer
+    from helpers.token_models import CNNClassifier, save_token_model
+
+    tokenizer = train_bpe_tokenizer(BATCH * 3, vocab_size=300)
+    torch.manual_seed(0)
+    model = CNNClassifier(tokenizer.get_vocab_size(), embedding_dim=16, num_filters=8).eval()
+    source = save_token_model(model, tokenizer, tmp_path / "cnn", {"max_length": 12})
+    folder = export_saved_model(source, tmp_path / "onnx")
+    expected = load_token_classifier(source).predict_proba(BATCH)
+    np.testing.assert_allclose(load_predictor(folder, "fp32").predict_proba(BATCH), expected,
+                               atol=1e-5)
+    assert json.loads((folder / "predictor.json").read_text())["kind"] == "bpe"
