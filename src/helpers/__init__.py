@@ -2,7 +2,7 @@
 
 Every notebook imports its logic from here; each module owns one idea:
 
-* ``config``: the four environment variables, paths of artifacts; ``budgets``: how long every
+* ``config``: the five environment variables, paths of artifacts; ``budgets``: how long every
   model trains, in one place.
 * ``data``: download, checks, cleaning, the split; ``evaluation``: metrics and plots;
   ``results``: the results file and its one recording function; ``provenance``: which data,

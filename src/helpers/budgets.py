@@ -1,7 +1,10 @@
 """How long each model trains: every budget of the book, in one place.
 
-Budgets depend on the mode (small-data runs finish in seconds) and are the same for a student and
-its no-teacher twin, so that their comparison is fair.
+Budgets depend on the mode (small-data runs finish in seconds) and on the preset
+(:func:`budget_preset`): the **CPU** preset fits a 2-core laptop (each chapter's time is in the
+README), the **GPU** preset, chosen automatically when CUDA is available (``BOOK_BUDGET`` overrides
+it), trains longer and wider, closer to the source article. A student and its no-teacher twin
+always get the same budget, so that their comparison is fair.
 """
 
 from __future__ import annotations
@@ -10,25 +13,34 @@ from dataclasses import dataclass
 
 from .config import SEED, BookConfig
 
-# At most six epochs over the ~10k training texts (about 1.5-3 minutes each on a 2-core CPU):
-# fine-tuning stops earlier, on a validation plateau (patience 2), and keeps the best epoch.
-TEACHER_EPOCHS = 6
+# The teacher's epoch cap; fine-tuning stops earlier, on a validation plateau (patience 2), and
+# keeps the best epoch. CPU: about 1.5-3 minutes an epoch over the ~10k training texts.
+TEACHER_EPOCHS = {"cpu": 6, "gpu": 10}
+
+
+def budget_preset(config: BookConfig) -> str:
+    """``"cpu"`` or ``"gpu"``: ``BOOK_BUDGET`` when it names one, else the GPU preset when CUDA is
+    available (Apple's MPS gets the CPU preset: it speeds training up less)."""
+    if config.budget != "auto":
+        return config.budget
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
 
 
 def teacher_epochs(config: BookConfig) -> int:
-    """The teacher's epoch cap: six on the full data (it stops on a validation plateau), one in
-    small-data mode."""
-    return 1 if config.small else TEACHER_EPOCHS
+    """The teacher's epoch cap: six on the full data with the CPU preset, ten with the GPU preset
+    (it stops on a validation plateau), one in small-data mode."""
+    return 1 if config.small else TEACHER_EPOCHS[budget_preset(config)]
 
 
 def bilstm_epochs(config: BookConfig) -> int:
-    """Epochs of chapter 2's BiLSTM: 4 on the full data, 2 in small-data mode.
-
-    With AdamW at 2e-3 the validation F1 of this model peaks within the first few epochs on ~10k
-    comments, and an epoch costs about a minute on a 2-core CPU; early stopping (patience 2) still
-    guards against overfitting inside the budget.
-    """
-    return 2 if config.small else 4
+    """Epochs of chapter 2's BiLSTM: 4 on the full data with the CPU preset (an epoch costs
+    about two minutes on a 2-core CPU), 12 with the GPU preset, 2 in small-data mode; early
+    stopping (patience 2) keeps the best epoch either way."""
+    if config.small:
+        return 2
+    return 12 if budget_preset(config) == "gpu" else 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,10 @@ def student_budget(config: BookConfig) -> StudentBudget:
         return StudentBudget(pretrain_steps=6, pretrain_batch_size=16, pretrain_max_length=64,
                              pretrain_lr=5e-4, head_epochs=1, head_batch_size=32,
                              head_max_length=64, head_lr=2e-4)
+    if budget_preset(config) == "gpu":  # not yet measured on a GPU: see README.md
+        return StudentBudget(pretrain_steps=4000, pretrain_batch_size=64, pretrain_max_length=128,
+                             pretrain_lr=5e-4, head_epochs=5, head_batch_size=32,
+                             head_max_length=128, head_lr=2e-4)
     # Measured on 2 busy CPU cores: ~0.65 s per pretraining step of 32 texts (with or without
     # the teacher's forward), ~3 minutes per head epoch: 4 pretrainings of 400 steps (~1.3 passes
     # over the training texts) and 5 one-epoch heads take ~35 minutes.
@@ -99,6 +115,12 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
             bilstm_size={"embedding_dim": 32, "hidden_size": 32}, epochs=2, patience=2,
             batch_size=64, lr=2e-3, max_length=64, alphas=(0.0, 0.5), temperatures=(2.0,),
             n_per_text=1, seeds=(SEED, 1))
+    if budget_preset(config) == "gpu":  # the article's BiLSTM, a finer sweep, 10 texts per text
+        return DistillationBudget(
+            network="cnn", student_size={"embedding_dim": 128, "num_filters": 128},
+            bilstm_size={"embedding_dim": 300, "hidden_size": 256}, epochs=30, patience=5,
+            batch_size=64, lr=2e-3, max_length=256, alphas=(0.0, 0.25, 0.5, 0.75),
+            temperatures=(1.0, 2.0, 4.0), n_per_text=10, seeds=(SEED, 1, 2, 3, 4))
     return DistillationBudget(
         network="cnn", student_size={"embedding_dim": 128, "num_filters": 128},
         bilstm_size={"embedding_dim": 128, "hidden_size": 128}, epochs=15, patience=3,

@@ -1,4 +1,4 @@
-"""The book's configuration: four environment variables, read in one place.
+"""The book's configuration: five environment variables, read in one place.
 
 Readers need none of them. They exist so that CI, an offline machine or a reader with the
 dataset already on disk can point the book at local copies:
@@ -15,6 +15,9 @@ dataset already on disk can point the book at local copies:
     The folder that holds ``artifacts/{full,small}/``, where chapters save what later chapters
     load. Default: the book's root. On Colab, where each notebook runs on its own machine, point
     it at a mounted Google Drive folder so that chapter 4 finds chapter 3's teacher.
+``BOOK_BUDGET``
+    ``cpu`` or ``gpu``: how long the models train (:mod:`helpers.budgets`). Default ``auto``: the
+    GPU preset when CUDA is available, else the CPU preset, which fits a laptop's CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_TEACHER = "cointegrated/rubert-tiny"
+BUDGETS = ("auto", "cpu", "gpu")
 SEED = 42
 
 
@@ -50,6 +54,7 @@ class BookConfig:
     small: bool
     root: Path
     artifacts_root: Path | None = None  # holds artifacts/{full,small}; None: ``root``
+    budget: str = "auto"  # "cpu", "gpu" or "auto" (helpers.budgets.budget_preset)
 
     @property
     def data_cache_dir(self) -> Path:
@@ -83,12 +88,16 @@ def get_config(environ: dict[str, str] | None = None, root: Path | None = None) 
     env = os.environ if environ is None else environ
     data = env.get("BOOK_DATA", "").strip()
     artifacts = env.get("BOOK_ARTIFACTS", "").strip()
+    budget = env.get("BOOK_BUDGET", "").strip().lower() or "auto"
+    if budget not in BUDGETS:
+        raise ValueError(f"BOOK_BUDGET must be one of {BUDGETS}, not {budget!r}")
     return BookConfig(
         data=Path(data).expanduser() if data else None,
         teacher=env.get("BOOK_TEACHER", "").strip() or DEFAULT_TEACHER,
         small=_flag(env.get("BOOK_SMALL")),
         root=root or find_root(),
         artifacts_root=Path(artifacts).expanduser() if artifacts else None,
+        budget=budget,
     )
 
 

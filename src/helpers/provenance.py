@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from .budgets import budget_preset
 from .config import SEED, BookConfig
 from .data import dataset_sha256, is_pinned_data
 
@@ -51,7 +52,8 @@ def describe(config: BookConfig) -> str:
                   "NOT the pinned file: its figures are marked pinned_data=False")
     except OSError:
         pinned = "not read yet"
-    line = f"Data: {data}, {pinned} | {mode} | teacher: {config.teacher}"
+    line = (f"Data: {data}, {pinned} | {mode} | teacher: {config.teacher} | "
+            f"{budget_preset(config).upper()} budget")
     if config.artifacts_root is not None:
         line += f" | artifacts: {config.artifacts_dir}"
     return line
