@@ -131,13 +131,13 @@ def tradeoffs(table: pd.DataFrame, reference: str | None = None,
     cheapest honest option; ``dF1 per extra ms`` is the quality a model gains over it per
     millisecond of latency it adds (likewise per MB). A model is ``pareto`` when no other is at
     least as good in ``quality`` and at least as fast, and better in one (``pareto (size)``: at
-    least as small).
+    least as small). Rows without ``quality`` (recorded before it was) are left out and listed
+    in ``attrs["unjudged"]``.
     """
+    missing = list(table.index[table[quality].isna()]) if quality in table else list(table.index)
+    table = table.drop(index=missing)
     if table.empty:
         return pd.DataFrame()
-    if table[quality].isna().any():
-        missing = list(table.index[table[quality].isna()])
-        raise ValueError(f"no {quality} for {missing}: re-run their chapters to record it")
     reference = reference if reference in table.index else table["latency_ms"].idxmin()
     ref = table.loc[reference]
     q = table[quality].astype(float)
@@ -152,7 +152,9 @@ def tradeoffs(table: pd.DataFrame, reference: str | None = None,
     out["per extra MB"] = _per(gain, extra_mb, MIN_SIZE_CHANGE_MB).where(extra_mb > 0)
     out["pareto"] = pareto_front(q, table["latency_ms"])
     out["pareto (size)"] = pareto_front(q, table["size_mb"])
-    return out.sort_values("latency_ms")
+    out = out.sort_values("latency_ms")
+    out.attrs["unjudged"] = missing  # rows recorded without a validation score: not chosen from
+    return out
 
 
 def pareto_front(quality: pd.Series, cost: pd.Series) -> np.ndarray:
