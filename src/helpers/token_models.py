@@ -86,22 +86,14 @@ class CNNClassifier(nn.Module):
     logits do not depend on the batch it is in. Returns raw logits, like every model here.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        pad_id: int = 0,
-        embedding_dim: int = 128,
-        num_filters: int = 128,
-        widths: tuple[int, ...] = (3, 4, 5),
-        num_classes: int = 2,
-        dropout: float = 0.3,
-    ) -> None:
+    def __init__(self, vocab_size: int, pad_id: int = 0, embedding_dim: int = 128,
+                 num_filters: int = 128, widths: tuple[int, ...] = (3, 4, 5),
+                 num_classes: int = 2, dropout: float = 0.3) -> None:
         super().__init__()
-        self.hparams = {
-            "vocab_size": vocab_size, "pad_id": pad_id, "embedding_dim": embedding_dim,
-            "num_filters": num_filters, "widths": list(widths), "num_classes": num_classes,
-            "dropout": dropout,
-        }
+        # Kept so that save_token_model can rebuild the same module.
+        self.hparams = dict(vocab_size=vocab_size, pad_id=pad_id, embedding_dim=embedding_dim,
+                            num_filters=num_filters, widths=list(widths),
+                            num_classes=num_classes, dropout=dropout)
         self.widths = tuple(widths)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, num_filters, w) for w in widths)
