@@ -125,6 +125,8 @@ def test_chapter_six_bookkeeping(tmp_path: Path) -> None:
         "BiLSTM → teacher": ("BiLSTM", "teacher"),
         "teacher → tiny": ("teacher", "tiny"),
     }
+    without_twin = comparison_steps(table.drop(index="CNN, no teacher"))
+    assert "CNN, no teacher → CNN (MSE)" not in without_twin and len(without_twin) == 4
 
 
 def test_pareto_front_keeps_models_no_other_beats() -> None:

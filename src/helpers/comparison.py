@@ -252,7 +252,8 @@ def comparison_steps(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
 
     Classical -> BiLSTM; each distilled student of chapter 4 against the no-teacher twin of the
     same network (rows named "<network> ...", the twin has no teacher); BiLSTM -> teacher;
-    teacher -> each BERT student (chapters 5 and 6's [CLS] models).
+    teacher -> each BERT student (chapters 5 and 6's [CLS] models). Only steps whose two models
+    are both in ``table`` are returned.
     """
     def rows_of(chapter: str) -> list[str]:
         return [str(m) for m, c in table["chapter"].astype(str).items() if c == chapter]
@@ -272,4 +273,4 @@ def comparison_steps(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
         steps[f"BiLSTM → {teacher}"] = ("BiLSTM", teacher)
         for student in rows_of("05") + rows_of("06"):
             steps[f"{teacher} → {student}"] = (teacher, student)
-    return steps
+    return {label: pair for label, pair in steps.items() if set(pair) <= set(table.index)}
