@@ -6,11 +6,12 @@ an int8 copy (:func:`helpers.quantization.quantize_int8`), checks both against t
 on the test split (:func:`helpers.onnx_export.compare_logits`) and measures them served by
 :mod:`helpers.predict` exactly as :func:`helpers.comparison.compare_models` measures PyTorch
 models, so that their rows join the same table. A folder newer than the model it was exported from
-is reused, so re-running the chapter does not export again.
+written by the same export code is reused, so re-running the chapter does not export again.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from .benchmark import measure_speed
 from .classifiers import load_classifier
 from .config import BookConfig, get_config, slug
 from .evaluation import evaluate
-from .onnx_export import compare_logits, export_onnx
-from .predict import MODEL_FILES, load_predictor, softmax_toxic
+from .onnx_export import compare_logits, export_onnx, exporter_fingerprint
+from .predict import MODEL_FILES, SETTINGS_FILE, load_predictor, softmax_toxic
 from .quantization import quantize_int8
 from .results import field_value
 
@@ -42,9 +43,13 @@ def _newest_mtime(path: Path) -> float:
 
 
 def export_is_current(folder: Path, source: Path) -> bool:
-    """Whether ``folder`` holds both ONNX files, written after the last change to ``source``."""
+    """Whether ``folder`` holds both ONNX files, written by today's export code after the last
+    change to ``source``."""
     files = [folder / name for name in MODEL_FILES.values()]
-    return all(f.is_file() for f in files) and \
+    if not all(f.is_file() for f in files) or not (folder / SETTINGS_FILE).is_file():
+        return False
+    written_by = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8")).get("exporter")
+    return written_by == exporter_fingerprint() and \
         min(f.stat().st_mtime for f in files) >= _newest_mtime(source)
 
 
@@ -85,13 +90,15 @@ def deploy_models(
                                 classifier.max_length, classifier.batch_size, CPU)
         for variant, precision in VARIANTS.items():
             predictor = load_predictor(folder, precision, threads=threads, batch_size=batch_size)
-            exported = predictor.logits(texts)
+            # Scores do not depend on threads: computed with all cores, timed with ``threads``.
+            scorer = load_predictor(folder, precision, threads=0, batch_size=batch_size)
+            exported = scorer.logits(texts)
             checks.append({"model": model, "variant": variant,
                            **compare_logits(reference, exported, labels)})
             scores = evaluate(labels, softmax_toxic(exported))
             if valid is not None:
                 scores["valid_f1"] = evaluate(
-                    valid["label"], predictor.predict_proba(valid["text"].tolist()))["f1"]
+                    valid["label"], scorer.predict_proba(valid["text"].tolist()))["f1"]
             rows.append({
                 "model": f"{model} [{variant}]", "chapter": row["chapter"], "kind": "onnx",
                 "variant": variant, **{k: scores.get(k) for k in (

@@ -3,9 +3,12 @@
 :func:`export_onnx` writes a self-contained folder for any BiLSTM or transformers classifier of
 the book (:class:`helpers.classifiers.NeuralTextClassifier`): ``model.onnx``, the model's own
 ``tokenizer.json`` and ``predictor.json`` (what :mod:`helpers.predict` needs to encode texts as the
-model was trained). The export uses ``torch.onnx.export(..., dynamo=True)``, the exporter current
-PyTorch recommends, with dynamic batch and sequence axes (the BiLSTM: the TorchScript exporter,
-see :func:`export_onnx`).
+model was trained). Every model goes through ``torch.onnx.export(..., dynamo=False)`` with
+dynamic batch and sequence axes, and a transformers model is exported with its plain ("eager")
+attention: measured on this book's tiny BERT (int8, batch 1, one thread), that graph runs in
+0.85-0.91 ms in ONNX Runtime, against 1.01-1.04 ms for the ``dynamo=True`` export of the same
+attention and 1.14-1.20 ms for the ``dynamo=True`` export of PyTorch's fused attention (``sdpa``),
+whose masking becomes a dozen small operations. The numbers are the same; only the graph differs.
 
 The BiLSTM's ``forward`` packs its batch (``pack_padded_sequence``), which ONNX cannot express.
 :class:`ExportableBiLSTM` computes the same logits from the padded batch: the forward direction
@@ -17,6 +20,7 @@ token. :func:`check_export` measures how close an exported file is to the PyTorc
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import warnings
@@ -127,6 +131,36 @@ def quiet_export() -> Iterator[None]:
             logger.setLevel(level)
 
 
+@contextlib.contextmanager
+def eager_attention(model: nn.Module) -> Iterator[None]:
+    """Run the block with a transformers model's plain attention, then restore its own.
+
+    Models without an attention implementation (the BiLSTM, the CNN) are left as they are.
+    """
+    previous = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if previous in (None, "eager") or not hasattr(model, "set_attn_implementation"):
+        yield
+        return
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(previous)
+
+
+def exporter_fingerprint() -> str:
+    """A short hash of the code that writes ONNX folders (this module and the int8 step).
+
+    Stored in ``predictor.json``: a folder written by other code is exported again.
+    """
+    from . import quantization
+
+    digest = hashlib.sha256()
+    for module in (__file__, quantization.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _save_tokenizer(tokenizer, path: Path) -> None:
     """The tokenizer as a ``tokenizers`` JSON file (a transformers tokenizer: its fast backend)."""
     backend = tokenizer if isinstance(tokenizer, Tokenizer) else tokenizer.backend_tokenizer
@@ -154,22 +188,13 @@ def export_onnx(classifier: NeuralTextClassifier, folder: str | Path) -> Path:
     mask[0, :] = 1
     mask[1, :3] = 1
     path, names = str(folder / MODEL_FILES["fp32"]), ["input_ids", "attention_mask"]
-    with quiet_export():
-        if isinstance(classifier.model, BiLSTMClassifier):
-            # torch.export fixes the sequence length of an LSTM after the first export in a
-            # process (torch 2.13), so the BiLSTM goes through the TorchScript exporter, exact
-            # here too (tests/test_onnx_export.py).
-            axes = {name: {0: "batch", 1: "sequence"} for name in names}
-            torch.onnx.export(module, (ids, mask), path, dynamo=False, input_names=names,
-                              output_names=["logits"], dynamic_axes=axes, opset_version=OPSET)
-        else:
-            dynamic = {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC}
-            torch.onnx.export(module, (ids, mask), path, dynamo=True, input_names=names,
-                              output_names=["logits"], dynamic_shapes={n: dynamic for n in names},
-                              opset_version=OPSET, external_data=False, verbose=False)
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    with quiet_export(), eager_attention(classifier.model):
+        torch.onnx.export(module, (ids, mask), path, dynamo=False, input_names=names,
+                          output_names=["logits"], dynamic_axes=axes, opset_version=OPSET)
     _save_tokenizer(classifier.tokenizer, folder / TOKENIZER_FILE)
     settings = {"kind": kind, "name": classifier.name, "max_length": int(classifier.max_length),
-                "pad_id": pad, "labels": LABELS}
+                "pad_id": pad, "labels": LABELS, "exporter": exporter_fingerprint()}
     (folder / SETTINGS_FILE).write_text(json.dumps(settings, ensure_ascii=False, indent=1),
                                         encoding="utf-8")
     return folder

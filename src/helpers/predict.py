@@ -136,7 +136,8 @@ class Predictor:
 
 def load_predictor(folder: str | Path, precision: str | None = None, threads: int = 1,
                    batch_size: int = BATCH_SIZE) -> Predictor:
-    """A :class:`Predictor` for an exported folder, on the CPU with ``threads`` threads.
+    """A :class:`Predictor` for an exported folder, on the CPU with ``threads`` threads (0: ONNX
+    Runtime's default, one per core).
 
     ``precision``: see :func:`model_file`. ``size_mb`` counts what a deployment ships: the ONNX
     file, the tokenizer and the settings.
