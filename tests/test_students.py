@@ -14,6 +14,7 @@ from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 from helpers import benchmark, budgets, losses, pretraining, pruning, students
 from helpers.classifiers import load_transformers_classifier
 from helpers.data import Splits
+from helpers.pretraining_history import Plateau
 
 # Invented sentences: frequent words repeat, "синхрофазотрон" appears once.
 FREQUENT = "Кошка спит на диване и мурлычет"
@@ -316,3 +317,43 @@ def test_classifier_head_trains_saves_and_reloads(vocab, teacher, tmp_path):
         assert torch.equal(loaded.model.state_dict()[name], value)
     np.testing.assert_allclose(loaded.predict_proba(splits.test["text"].tolist()),
                                run.test_proba, atol=1e-5)
+
+
+def test_plateau_keeps_the_best_weights_and_stops_after_patience_small_gains():
+    model = torch.nn.Linear(1, 1)
+    plateau = Plateau(patience=3, min_improvement=0.01)
+    stops = []
+    for step, loss in enumerate([10.0, 9.0, 8.95, 8.94, 8.93, 8.0]):
+        with torch.no_grad():
+            model.weight.fill_(loss)  # the weights say which measurement they belong to
+        stops.append(plateau.update(step, loss, model))
+        if stops[-1]:
+            break
+    # 8.95, 8.94, 8.93 are each under 1% better than 9.0: the third of them ends the run.
+    assert stops == [False, False, False, False, True]
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    assert plateau.restore(model) == 4 and model.weight.item() == pytest.approx(8.93)
+
+
+def test_pretraining_stops_on_the_validation_plateau_with_the_best_weights(vocab, teacher):
+    student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=16,
+                                         max_position_embeddings=64)
+    budget = budgets.StudentBudget(200, 8, 32, 3e-3, 1, 8, 32, 1e-3)
+    texts = [FREQUENT, "Кошка спит на диване", FREQUENT + " и спит"] * 8
+    loader = pretraining.pretrain_loader(vocab, texts, budget)
+    valid = pretraining.pretrain_loader(vocab, texts[:6], budget, shuffle=False)
+    first = pretraining.validation_mlm_loss(student, valid, vocab)
+    assert pretraining.validation_mlm_loss(student, valid, vocab) == first  # same masks
+    history = pretraining.pretrain_student(student, loader, vocab, steps=200, lr=3e-3,
+                                           recipe=pretraining.MLM_ONLY, valid=valid,
+                                           eval_every=5, patience=2, min_improvement=0.05)
+    curve = history.valid_frame()["valid_mlm"]
+    assert curve.index[0] == 0 and curve.iloc[0] == pytest.approx(first)
+    assert history.steps_run < 200  # a toy corpus is learnt long before the cap
+    assert history.best_step == curve.idxmin() and curve.min() < first
+    assert pretraining.validation_mlm_loss(student, valid, vocab) == pytest.approx(curve.min())
+    with pytest.raises(ValueError, match="needs a validation loader"):
+        pretraining.pretrain_student(student, loader, vocab, steps=2, lr=1e-3,
+                                     recipe=pretraining.MLM_ONLY, patience=2)

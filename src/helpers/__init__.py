@@ -19,8 +19,9 @@ Every notebook imports its logic from here; each module owns one idea:
   stand-in teacher; ``teacher``: fine-tuning and cached logits.
 * ``distill`` and ``augment``: distillation runs into the small students and Tang et al.'s
   augmentation.
-* ``pruning``, ``students`` and ``pretraining``: BERT -> tiny BERT (vocabulary pruning, building
-  students from the teacher, MLM pretraining with the teacher's losses).
+* ``pruning``, ``students``, ``pretraining`` and ``pretraining_history``: BERT -> tiny BERT
+  (vocabulary pruning, building students from the teacher, MLM pretraining with the teacher's
+  losses, its curves and the validation plateau that ends it).
 * ``classifiers``: every saved model as one text classifier; ``embeddings``: logistic regression on
   frozen [CLS] vectors; ``comparison``: what chapter 6 computes; ``pipeline``: the whole chain
   on your own CSV.

@@ -45,7 +45,14 @@ def bilstm_epochs(config: BookConfig) -> int:
 
 @dataclass(frozen=True)
 class StudentBudget:
-    """How much each student trains; every student and its no-teacher twin get the same."""
+    """How much each student trains; every student and its no-teacher twin get the same.
+
+    Pretraining runs until the validation MLM loss (measured on ``pretrain_valid_texts``
+    validation texts every ``pretrain_eval_every`` steps) has not improved by 1% for
+    ``pretrain_patience`` measurements, at most ``pretrain_steps``; the classification head until
+    its validation F1 has not improved for ``head_patience`` epochs, at most ``head_epochs``.
+    Both keep their best weights.
+    """
 
     pretrain_steps: int
     pretrain_batch_size: int
@@ -55,24 +62,31 @@ class StudentBudget:
     head_batch_size: int
     head_max_length: int
     head_lr: float
+    pretrain_eval_every: int = 100
+    pretrain_patience: int = 3
+    pretrain_valid_texts: int = 512
+    head_patience: int = 2
 
 
 def student_budget(config: BookConfig) -> StudentBudget:
     """The chapter's budget: seconds in small-data mode, under ~45 minutes on 2 CPU cores."""
     if config.small:
         return StudentBudget(pretrain_steps=6, pretrain_batch_size=16, pretrain_max_length=64,
-                             pretrain_lr=5e-4, head_epochs=1, head_batch_size=32,
-                             head_max_length=64, head_lr=2e-4)
+                             pretrain_lr=5e-4, pretrain_eval_every=3, pretrain_patience=2,
+                             pretrain_valid_texts=32, head_epochs=1, head_patience=1,
+                             head_batch_size=32, head_max_length=64, head_lr=2e-4)
     if budget_preset(config) == "gpu":  # not yet measured on a GPU: see README.md
-        return StudentBudget(pretrain_steps=4000, pretrain_batch_size=64, pretrain_max_length=128,
-                             pretrain_lr=5e-4, head_epochs=5, head_batch_size=32,
-                             head_max_length=128, head_lr=2e-4)
-    # Measured on 2 busy CPU cores: ~0.65 s per pretraining step of 32 texts (with or without
-    # the teacher's forward), ~3 minutes per head epoch: 4 pretrainings of 400 steps (~1.3 passes
-    # over the training texts) and 5 one-epoch heads take ~35 minutes.
-    return StudentBudget(pretrain_steps=400, pretrain_batch_size=32, pretrain_max_length=128,
-                         pretrain_lr=5e-4, head_epochs=1, head_batch_size=32,
-                         head_max_length=128, head_lr=2e-4)
+        return StudentBudget(pretrain_steps=6000, pretrain_batch_size=64, pretrain_max_length=128,
+                             pretrain_lr=5e-4, pretrain_eval_every=200, pretrain_patience=3,
+                             pretrain_valid_texts=2048, head_epochs=10, head_patience=2,
+                             head_batch_size=32, head_max_length=128, head_lr=2e-4)
+    # CPU: a pretraining step of 32 texts costs ~0.2-0.35 s (the teacher's forward included), a
+    # head epoch ~1-1.5 minutes; the caps (1,200 steps, ~3.9 passes over the training texts; 5
+    # head epochs) bound the chapter at ~45 minutes when nothing plateaus earlier.
+    return StudentBudget(pretrain_steps=1200, pretrain_batch_size=32, pretrain_max_length=128,
+                         pretrain_lr=5e-4, pretrain_eval_every=100, pretrain_patience=3,
+                         pretrain_valid_texts=512, head_epochs=5, head_patience=2,
+                         head_batch_size=32, head_max_length=128, head_lr=2e-4)
 
 
 @dataclass(frozen=True)

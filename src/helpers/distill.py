@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from tokenizers import Tokenizer
@@ -25,7 +24,7 @@ from .config import BookConfig
 from .data import Splits
 from .losses import LossFn
 from .token_models import train_token_model
-from .training import History
+from .training import History, plot_histories
 
 
 @dataclass
@@ -109,18 +108,4 @@ def runs_table(runs: Sequence[StudentRun]) -> pd.DataFrame:
 
 def plot_valid_f1(runs: Sequence[StudentRun], title: str = "", ax=None):
     """Validation F1 per epoch of several runs on one figure, each kept epoch circled."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.8))
-    for run in runs:
-        frame = run.history.to_frame()
-        (line,) = ax.plot(frame.index, frame["valid_f1"], marker=".", label=run.label)
-        ax.plot(run.history.best_epoch, run.valid_f1, "o", mfc="none", ms=10,
-                color=line.get_color())
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation F1 (toxic)")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    return ax
+    return plot_histories({run.label: run.history for run in runs}, title, ax)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,6 +26,7 @@ from .budgets import StudentBudget
 from .config import SEED
 from .encoding import encode_texts
 from .losses import IGNORE, cls_embedding_loss, hidden_cosine_loss, soft_target_kl
+from .pretraining_history import Plateau, PretrainHistory, plot_valid_mlm  # noqa: F401
 from .pruning import PrunedVocab
 from .training import make_optimizer, optimizer_step, pick_device, set_seed
 
@@ -125,28 +124,6 @@ DISTILBERT_RECIPE = PretrainRecipe("DistilBERT: KL + MLM + cosine", mlm=2.0, kl=
 MLM_ONLY = PretrainRecipe("MLM only (no teacher)", mlm=1.0)
 
 
-@dataclass
-class PretrainHistory:
-    """Losses every ``log_every`` steps, wall time, and the [CLS] adapter if one was trained."""
-
-    recipe: PretrainRecipe
-    steps: list[dict[str, float]] = field(default_factory=list)
-    seconds: float = 0.0
-    adapter: nn.Module | None = None
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.steps).set_index("step")
-
-    def plot(self, title: str = "", ax=None):
-        """Each loss component over the pretraining steps."""
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3))
-        self.to_frame().drop(columns=["seconds"], errors="ignore").plot(ax=ax, marker=".")
-        ax.set_xlabel("step")
-        ax.set_title(title or self.recipe.name)
-        return ax
-
-
 def _cycle(loader: DataLoader):
     """Batches of ``loader`` pass after pass, from its first epoch's order: every student
     pretrained on the same loader sees the same batches."""
@@ -194,6 +171,38 @@ def pretraining_losses(
     return parts
 
 
+@torch.no_grad()
+def validation_mlm_loss(student: BertForMaskedLM, loader: DataLoader, vocab: PrunedVocab,
+                        mlm_probability: float = 0.15, seed: int = SEED) -> float:
+    """The student's MLM loss on held-out texts, per masked token, with the same masks at every
+    call (the generator is reseeded and ``loader`` must not shuffle), so that calls compare.
+
+    Only the MLM loss: it means the same for every recipe, with or without a teacher.
+    """
+    device = next(student.parameters()).device
+    special, regular = special_and_regular_ids(vocab, device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    was_training = student.training
+    student.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        ids = batch["inputs"]["input_ids"].to(device)
+        masked, labels = mask_tokens(ids, special, vocab.tokenizer.mask_token_id, regular,
+                                     mlm_probability, generator)
+        chosen = labels != IGNORE
+        if not chosen.any():
+            continue
+        out = student.bert(input_ids=masked,
+                           attention_mask=batch["inputs"]["attention_mask"].to(device))
+        logits = student.cls(out.last_hidden_state[chosen])
+        total += F.cross_entropy(logits, labels[chosen], reduction="sum").item()
+        count += int(chosen.sum())
+    student.train(was_training)
+    if not count:
+        raise ValueError("validation_mlm_loss: the validation texts have no token to mask")
+    return total / count
+
+
 def _check_pretraining(student: BertForMaskedLM, recipe: PretrainRecipe,
                        teacher: BertForMaskedLM | None, steps: int) -> None:
     if steps < 1:
@@ -221,18 +230,31 @@ def pretrain_student(
     warmup_ratio: float = 0.06,
     weight_decay: float = 0.01,
     log_every: int = 10,
+    valid: DataLoader | None = None,
+    eval_every: int = 100,
+    patience: int | None = None,
+    min_improvement: float = 0.01,
     device: str | torch.device | None = None,
     seed: int = SEED,
 ) -> PretrainHistory:
-    """Masked-language-model pretraining of ``student`` for exactly ``steps`` batches.
+    """Masked-language-model pretraining of ``student`` for at most ``steps`` batches.
 
     Every batch is masked anew (:func:`mask_tokens`) and its losses computed by
     :func:`pretraining_losses`; the loss is ``recipe.mlm * MLM + recipe.kl * KL +
     recipe.cls * [CLS] MSE + recipe.cosine * hidden-state cosine``, minimised by the optimizer
     step the classification training uses (:func:`helpers.training.optimizer_step`). A batch with
     no regular token at all (nothing to predict) is skipped.
+
+    With ``valid`` (an unshuffled loader of held-out texts), the validation MLM loss
+    (:func:`validation_mlm_loss`) is measured before the first step and every ``eval_every``
+    steps. With ``patience`` too, pretraining stops on a plateau: after ``patience`` measurements
+    none of which beat the best one by ``min_improvement`` (relative), and the weights of the
+    best measurement are loaded back. ``steps`` is then a cap, and also the length of the
+    learning-rate schedule, so that every run's schedule is the same wherever it stops.
     """
     _check_pretraining(student, recipe, teacher, steps)
+    if patience is not None and valid is None:
+        raise ValueError("pretrain_student: patience needs a validation loader (valid=...)")
     set_seed(seed)
     device = pick_device(device)
     student.to(device).train()
@@ -254,6 +276,10 @@ def pretrain_student(
     sums: dict[str, float] = {}
     count = 0
     start = time.perf_counter()
+    plateau = Plateau(patience, min_improvement)
+    if valid is not None:
+        plateau.update(0, validation_mlm_loss(student, valid, vocab, mlm_probability), student)
+    history.valid = plateau.measurements
     batches = _cycle(loader)
     bar = tqdm(range(1, steps + 1), desc=recipe.name, leave=False, mininterval=5)
     for step in bar:
@@ -276,14 +302,22 @@ def pretrain_student(
             history.steps.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
             sums, count = {}, 0
+        history.steps_run = step
+        if valid is not None and (step % eval_every == 0 or step == steps):
+            loss = validation_mlm_loss(student, valid, vocab, mlm_probability)
+            if plateau.update(step, loss, student):
+                break
+    bar.close()
+    history.best_step = plateau.restore(student) if valid is not None else history.steps_run
     history.seconds = time.perf_counter() - start
     student.eval()
     return history
 
 
 def pretrain_loader(vocab: PrunedVocab, texts: Sequence[str], budget: StudentBudget,
-                    seed: int = SEED) -> DataLoader:
-    """Length-bucketed batches of the training texts in the student's ids, for pretraining."""
+                    seed: int = SEED, shuffle: bool = True) -> DataLoader:
+    """Length-bucketed batches of ``texts`` in the student's ids, for pretraining (shuffled)
+    or for :func:`validation_mlm_loss` (``shuffle=False``)."""
     ids = encode_texts(vocab.tokenizer, texts, budget.pretrain_max_length)
-    return make_loader(EncodedDataset(ids), budget.pretrain_batch_size, True,
+    return make_loader(EncodedDataset(ids), budget.pretrain_batch_size, shuffle,
                        vocab.tokenizer.pad_token_id, seed)

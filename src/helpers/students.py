@@ -184,11 +184,13 @@ def train_classifier_head(
     batch_size: int,
     epochs: int,
     lr: float,
+    patience: int = 2,
     teacher_logits: dict[str, np.ndarray] | None = None,
     loss_fn: LossFn | None = None,
     seed: int = SEED,
 ) -> BertStudentRun:
-    """Put a classification head on a pretrained student, train it with ``fit``, save it.
+    """Put a classification head on a pretrained student, train it with ``fit`` (at most
+    ``epochs``, stopping after ``patience`` epochs without a better validation F1), save it.
 
     The encoder is saved, then loaded back as ``AutoModelForSequenceClassification`` (the MLM head
     is dropped, a pooler and a 2-way classifier are added), so the result loads anywhere with
@@ -212,7 +214,7 @@ def train_classifier_head(
 
     head = fit(model, loader("train", True), loader("valid", False), splits.valid["label"],
                epochs=epochs, lr=lr, loss_fn=loss_fn or cross_entropy_loss, warmup_ratio=0.1,
-               seed=seed, desc=name)
+               patience=patience, seed=seed, desc=name)
     model.save_pretrained(str(folder / "model"))
     # The tokenizer may come from a teacher with more positions (rubert-tiny2: 2,048); the saved
     # student must not accept texts longer than its own position embeddings.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -109,6 +109,26 @@ class History:
         if title:
             axes[0].figure.suptitle(title)
         return axes
+
+
+def plot_histories(histories: Mapping[str, History], title: str = "", ax=None):
+    """Validation F1 per epoch of several runs on one figure (a student beside its twin), each
+    kept epoch circled."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    for label, history in histories.items():
+        frame = history.to_frame()
+        (line,) = ax.plot(frame.index, frame["valid_f1"], marker=".", label=label)
+        ax.plot(history.best_epoch, history.best_valid_f1, "o", mfc="none", ms=10,
+                color=line.get_color())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation F1 (toxic)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
 
 
 def fit(

@@ -1,0 +1,101 @@
+"""The record of a pretraining run, and the plateau that ends it.
+
+:class:`PretrainHistory` holds the training losses of :func:`helpers.pretraining.pretrain_student`
+every few steps and its validation MLM loss every ``eval_every`` steps; :class:`Plateau` decides
+when that validation loss has stopped improving (the pretraining counterpart of the early stopping
+of :func:`helpers.training.fit`) and keeps the best weights; :func:`plot_valid_mlm` draws several
+runs' validation curves on one figure, a student beside its twin.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from torch import nn
+
+
+@dataclass
+class PretrainHistory:
+    """Training losses every ``log_every`` steps, the validation MLM loss every ``eval_every``
+    steps (``valid``), the step whose weights were kept, wall time, and the [CLS] adapter if one
+    was trained."""
+
+    recipe: Any  # the helpers.pretraining.PretrainRecipe it ran
+    steps: list[dict[str, float]] = field(default_factory=list)
+    valid: list[dict[str, float]] = field(default_factory=list)
+    best_step: int = 0
+    steps_run: int = 0
+    seconds: float = 0.0
+    adapter: nn.Module | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.steps).set_index("step")
+
+    def valid_frame(self) -> pd.DataFrame:
+        """The validation MLM loss by step (empty without a validation loader)."""
+        return pd.DataFrame(self.valid, columns=["step", "valid_mlm"]).set_index("step")
+
+    def plot(self, title: str = "", ax=None):
+        """Each training loss component over the steps, the validation MLM loss, the kept step."""
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3))
+        self.to_frame().drop(columns=["seconds"], errors="ignore").plot(ax=ax, marker=".")
+        if self.valid:
+            self.valid_frame()["valid_mlm"].plot(ax=ax, marker="o", color="black",
+                                                 label="valid MLM")
+            ax.axvline(self.best_step, color="grey", linestyle="--", label="kept")
+            ax.legend(fontsize=8)
+        ax.set_xlabel("step")
+        ax.set_title(title or self.recipe.name)
+        return ax
+
+
+def plot_valid_mlm(histories: dict[str, PretrainHistory], title: str = "", ax=None):
+    """The validation MLM loss of several pretrainings on one figure, each kept step circled."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    for label, history in histories.items():
+        frame = history.valid_frame()["valid_mlm"]
+        (line,) = ax.plot(frame.index, frame.values, marker=".", label=label)
+        ax.plot(history.best_step, frame.loc[history.best_step], "o", mfc="none", ms=10,
+                color=line.get_color())
+    ax.set_xlabel("pretraining step")
+    ax.set_ylabel("validation MLM loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+class Plateau:
+    """Validation MLM losses so far, the best one's weights, and whether to stop: the best
+    weights are kept at any improvement; the patience counter restarts only at an improvement of
+    ``min_improvement`` over the loss where it last restarted."""
+
+    def __init__(self, patience: int | None, min_improvement: float) -> None:
+        self.patience, self.min_improvement = patience, min_improvement
+        self.measurements: list[dict[str, float]] = []
+        self.best_loss = self.reference = float("inf")
+        self.best_step, self.best_state, self.waited = 0, None, 0
+
+    def update(self, step: int, loss: float, student: nn.Module) -> bool:
+        """Record ``loss`` at ``step``; True when pretraining should stop."""
+        self.measurements.append({"step": step, "valid_mlm": loss})
+        if loss < self.best_loss:
+            self.best_loss, self.best_step = loss, step
+            self.best_state = copy.deepcopy(student.state_dict())
+        if loss < self.reference * (1 - self.min_improvement):
+            self.reference, self.waited = loss, 0
+            return False
+        self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+    def restore(self, student: nn.Module) -> int:
+        """Load the best weights back into ``student``; the step they are from."""
+        student.load_state_dict(self.best_state)
+        return self.best_step
