@@ -49,4 +49,7 @@ def test_show_source_displays_the_listing_as_a_python_block() -> None:
     listing = source_listing(soft_target_kl, docstring=False)
     assert f"```python\n{listing}```" in shown.data
     assert shown.data.startswith("`helpers.losses.soft_target_kl` (src/helpers/losses.py, line ")
-    assert "(excerpt)" in show_source(fit, start="for batch in bar", stop="count += 1").data
+    excerpt = show_source(fit, start="for batch in bar", stop="count += 1").data
+    line = int(excerpt.split(", line ")[1].split(")")[0])
+    lines, first = inspect.getsourcelines(fit)
+    assert lines[line - first].strip() == "for batch in bar:" and "excerpt" in excerpt

@@ -37,6 +37,19 @@ def _marker_line(lines: list[str], marker: str, after: int, name: str) -> int:
     raise ValueError(f"{name}: no line contains {marker!r}")
 
 
+def _excerpt(obj: Any, start: str | None, stop: str | None, docstring: bool) -> tuple[str, int]:
+    """The listing of :func:`source_listing` and the index of its first line in the source."""
+    source = textwrap.dedent(inspect.getsource(obj))
+    lines = source.splitlines()
+    name = getattr(obj, "__qualname__", repr(obj))
+    first = _marker_line(lines, start, 0, name) if start else 0
+    last = _marker_line(lines, stop, first, name) if stop else len(lines) - 1
+    skip = set() if docstring else _docstring_lines(source)
+    kept = [line for index, line in enumerate(lines) if first <= index <= last
+            and index not in skip]
+    return textwrap.dedent("\n".join(kept)) + "\n", first
+
+
 def source_listing(obj: Any, start: str | None = None, stop: str | None = None,
                    docstring: bool = True) -> str:
     """The source of ``obj`` (function, method or class), dedented, as the package holds it.
@@ -46,22 +59,14 @@ def source_listing(obj: Any, start: str | None = None, stop: str | None = None,
     Markers, not line numbers, so that a listing follows the code when lines move; a marker that
     no longer occurs raises ``ValueError``.
     """
-    source = textwrap.dedent(inspect.getsource(obj))
-    lines = source.splitlines()
-    name = getattr(obj, "__qualname__", repr(obj))
-    first = _marker_line(lines, start, 0, name) if start else 0
-    last = _marker_line(lines, stop, first, name) if stop else len(lines) - 1
-    skip = set() if docstring else _docstring_lines(source)
-    kept = [line for index, line in enumerate(lines) if first <= index <= last
-            and index not in skip]
-    return textwrap.dedent("\n".join(kept)) + "\n"
+    return _excerpt(obj, start, stop, docstring)[0]
 
 
-def _caption(obj: Any) -> str:
-    """``helpers.module.name``, with its file and first line, for the listing's caption."""
+def _caption(obj: Any, offset: int) -> str:
+    """``helpers.module.name``, its file and the line the listing starts at."""
     module = inspect.getmodule(obj)
     path = Path(inspect.getsourcefile(obj) or "")
-    line = inspect.getsourcelines(obj)[1]
+    line = inspect.getsourcelines(obj)[1] + offset
     where = f"src/helpers/{path.name}" if module and module.__name__.startswith("helpers") \
         else path.name
     return f"`{module.__name__ if module else ''}.{obj.__qualname__}` ({where}, line {line})"
@@ -72,9 +77,9 @@ def show_source(obj: Any, start: str | None = None, stop: str | None = None,
     """Display :func:`source_listing` of ``obj`` as a highlighted Python block under a caption.
 
     Use it as a cell's last expression: ``show_source(soft_target_kl)``. The arguments are those
-    of :func:`source_listing`; an excerpt says so in its caption.
+    of :func:`source_listing`; an excerpt says so in its caption, with the line it starts at.
     """
-    code = source_listing(obj, start, stop, docstring)
+    code, first = _excerpt(obj, start, stop, docstring)
     fence = "````" if "```" in code else "```"
-    part = " (excerpt)" if start or stop else ""
-    return Markdown(f"{_caption(obj)}{part}:\n\n{fence}python\n{code}{fence}\n")
+    part = ", excerpt" if start or stop else ""
+    return Markdown(f"{_caption(obj, first)}{part}:\n\n{fence}python\n{code}{fence}\n")
