@@ -9,6 +9,7 @@ import pytest
 
 from helpers.listing import show_source, source_listing
 from helpers.losses import soft_target_kl
+from helpers.students import copy_layers_from_teacher
 from helpers.token_models import BiLSTMClassifier
 from helpers.training import fit
 
@@ -53,3 +54,9 @@ def test_show_source_displays_the_listing_as_a_python_block() -> None:
     line = int(excerpt.split(", line ")[1].split(")")[0])
     lines, first = inspect.getsourcelines(fit)
     assert lines[line - first].strip() == "for batch in bar:" and "excerpt" in excerpt
+
+
+def test_a_decorated_function_is_captioned_with_its_own_file() -> None:
+    shown = show_source(copy_layers_from_teacher).data
+    assert shown.startswith("`helpers.students.copy_layers_from_teacher` (src/helpers/students.py")
+    assert "@torch.no_grad()" in shown

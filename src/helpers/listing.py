@@ -64,8 +64,8 @@ def source_listing(obj: Any, start: str | None = None, stop: str | None = None,
 
 def _caption(obj: Any, offset: int) -> str:
     """``helpers.module.name``, its file and the line the listing starts at."""
-    module = inspect.getmodule(obj)
-    path = Path(inspect.getsourcefile(obj) or "")
+    module = inspect.getmodule(inspect.unwrap(obj))  # a decorated function's own module
+    path = Path(inspect.getsourcefile(inspect.unwrap(obj)) or "")
     line = inspect.getsourcelines(obj)[1] + offset
     where = f"src/helpers/{path.name}" if module and module.__name__.startswith("helpers") \
         else path.name
