@@ -115,5 +115,5 @@ def kl_over_positions_demo(batch: int = 2, positions: int = 6, vocab_size: int =
     return pd.DataFrame({
         "softmax over": ["vocabulary (dim=-1)", "positions (dim=1)"],
         "KL": [book.item(), article.item()],
-        "teacher probabilities of one position, summed over the vocabulary": [sums[-1], sums[1]],
+        "one position's teacher probabilities, summed over the vocabulary": [sums[-1], sums[1]],
     }, index=["the book: soft_target_kl", "the article: dim=1, / vocabulary size"])
