@@ -36,4 +36,4 @@ def test_the_books_value_is_soft_target_kl_at_every_position() -> None:
     student = torch.randn(2, 4, 10, generator=generator)
     teacher = torch.randn(2, 4, 10, generator=generator)
     expected = soft_target_kl(student.reshape(-1, 10), teacher.reshape(-1, 10), 1.0).item()
-    assert kl_over_positions_demo(2, 4, 10, seed=3)["KL"].iloc[0] == pytest.approx(expected)
+    assert kl_over_positions_demo(2, 4, 10, seed=3)["KL"].iloc[0] == round(expected, 4)

@@ -114,6 +114,7 @@ def kl_over_positions_demo(batch: int = 2, positions: int = 6, vocab_size: int =
     sums = {dim: F.softmax(teacher / t, dim=dim).sum(dim=-1)[0, 0].item() for dim in (1, -1)}
     return pd.DataFrame({
         "softmax over": ["vocabulary (dim=-1)", "positions (dim=1)"],
-        "KL": [book.item(), article.item()],
-        "one position's teacher probabilities, summed over the vocabulary": [sums[-1], sums[1]],
+        "KL": [round(book.item(), 4), round(article.item(), 4)],
+        "teacher probabilities at one position, summed over the vocabulary":
+            [round(sums[-1], 4), round(sums[1], 4)],
     }, index=["the book: soft_target_kl", "the article: dim=1, / vocabulary size"])
