@@ -121,3 +121,13 @@ def test_encoding_works_the_same_for_a_bert_tokenizer(rubert_tokenizer_dir: Path
     lengths = token_lengths(bert, texts)
     assert lengths[0] == len(ids[0]) and lengths[1] > 16
     assert pad_token_id(bert) == bert.pad_token_id
+
+
+def test_untruncated_lengths_print_no_too_long_warning(rubert_tokenizer_dir: Path, capfd) -> None:
+    """Counting the tokens of a long text is not feeding it to a model: no transformers warning."""
+    from transformers import AutoTokenizer
+
+    bert = AutoTokenizer.from_pretrained(str(rubert_tokenizer_dir))
+    long_text = "слово " * 700
+    assert token_lengths(bert, [long_text])[0] > bert.model_max_length
+    assert "Token indices sequence length" not in "".join(capfd.readouterr())

@@ -4,8 +4,11 @@ The site is built with ``jupyter-book build`` (executing every notebook, in smal
 the tests) into a temporary folder, or taken from ``--site DIR`` (e.g. ``--site _build/html`` to
 check the full-data build). Every page of ``_toc.yml`` must load, show its title, and every chapter
 must show at least one figure that the browser actually decoded; the comparison chapter and the
-results page must show their tables. These tests run after every other test (see ``conftest.py``):
-building the book executes the notebooks again and reuses what they left in ``artifacts/``.
+results page must show their tables. The chapters that teach an algorithm must show its code (the
+package's own source, :mod:`helpers.listing`), their equations and their diagram; every chapter
+ends with exercises, and no output carries library warnings. These tests run after every other
+test (see ``conftest.py``): building the book executes the notebooks again and reuses what they
+left in ``artifacts/``.
 
 Chromium and its driver come from Debian's packages ``chromium`` and ``chromium-driver``
 (``.ci/run`` installs them). Without them the tests are skipped on a reader's machine and fail in
@@ -53,6 +56,33 @@ def notebook_title(page: str) -> str:
 
 PAGES = toc_pages()
 CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
+
+# Chapter (by its number) -> lines of the package's source that its listings must show.
+LISTINGS = {
+    "02": ("def forward(self, input_ids", "for batch in bar:", "def optimizer_step(",
+           "model.load_state_dict(best_state)"),
+    "04": ("def logit_mse_loss(", "def masked_cross_entropy(", "def soft_target_kl(",
+           "def kl_distillation_loss(", "draws = rng.random((n_iter, n))"),
+    "05": ("def select_kept_ids(", "teacher_to_student[kept_ids] = torch.arange", "sliced = {",
+           "def mask_tokens(", "def pretraining_losses(", "def cls_embedding_loss(",
+           "loss = sum(weights[name] * value", "def copy_layers_from_teacher(",
+           "def hidden_cosine_loss("),
+    "06": ("torch.onnx.export(", "def quantize_int8("),
+}
+# Chapter -> the diagram (in book/figures/, drawn by helpers.diagrams) its page shows.
+DIAGRAMS = {"03": "teacher_finetuning.png", "04": "logit_distillation.png",
+            "05": "pretraining_distillation.png"}
+# Chapters with equations, and those with boxed bugs of the source article (at least so many).
+MATH = ("01", "02", "04", "05")
+BUG_BOXES = {"02": 3, "03": 1, "05": 1}
+# What a reader must never see in an output: library warnings and loader noise.
+NOISE = ("Failed to load", "deprecated", "IProgress", "indexing errors",
+         "Token indices sequence length")
+
+
+def chapter(number: str) -> str:
+    """The page of chapter ``number`` ("04" -> "notebooks/04_distill_bilstm")."""
+    return next(page for page in CHAPTERS if page.startswith(f"notebooks/{number}"))
 
 
 def find_browser() -> tuple[str, str]:
@@ -200,3 +230,79 @@ def test_comparison_chapter_shows_the_table_and_the_tradeoff_plot(browser, serve
     text = browser.find_element("tag name", "main").text
     for column in ("latency_ms", "texts_per_s", "size_mb", "average_precision"):
         assert column in text, f"{page}: the comparison table has no {column!r} column"
+
+
+@pytest.mark.parametrize("number", sorted(LISTINGS))
+def test_chapter_shows_the_code_it_teaches(browser, server: str, number: str) -> None:
+    open_page(browser, server, chapter(number))
+    code = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output .highlight pre'))"
+        ".map(pre => pre.textContent).join('\\n');")
+    missing = [line for line in LISTINGS[number] if line not in code]
+    assert not missing, f"chapter {number}: no highlighted listing shows {missing}"
+
+
+@pytest.mark.parametrize("number", MATH)
+def test_chapter_renders_its_equations(browser, server: str, number: str) -> None:
+    """Display math reaches the page as math (MathJax's input); where MathJax could load (it comes
+    from a CDN, so not offline) it must have typeset it."""
+    open_page(browser, server, chapter(number))
+    blocks = browser.execute_script(
+        "return Array.from(document.querySelectorAll('div.math')).map(d => d.textContent);")
+    assert blocks and any("\\frac" in block or "\\sum" in block for block in blocks), \
+        f"chapter {number}: no display equation"
+    text = browser.find_element("tag name", "main").text
+    assert "$$" not in text, f"chapter {number}: unparsed $$ in the page"
+    if browser.execute_script("return !!(window.MathJax && window.MathJax.startup);"):
+        browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "MathJax.startup.promise.then(() => done(), () => done());")
+        rendered = browser.execute_script(
+            "return document.querySelectorAll('mjx-container').length;")
+        assert rendered >= len(blocks), f"chapter {number}: MathJax typeset {rendered} equations"
+
+
+@pytest.mark.parametrize("number", sorted(DIAGRAMS))
+def test_distillation_chapter_shows_its_diagram(browser, server: str, number: str) -> None:
+    open_page(browser, server, chapter(number))
+    name = DIAGRAMS[number]
+    shown = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main img'))"
+        ".filter(img => img.src.endsWith(arguments[0]))"
+        ".map(img => img.complete && img.naturalWidth > 0);", name)
+    assert shown == [True], f"chapter {number}: diagram {name} shown and decoded: {shown}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_ends_with_exercises(browser, server: str, page: str) -> None:
+    open_page(browser, server, page)
+    headings = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main h2'))"
+        ".map(h => h.textContent.replace(/[#¶\\s]+$/, '').trim());")
+    assert headings and headings[-1] == "Exercises", f"{page}: sections {headings}"
+    items = browser.execute_script(
+        "const h = Array.from(document.querySelectorAll('main h2')).pop();"
+        "const section = h.closest('section');"
+        "return section ? section.querySelectorAll('ol > li').length : 0;")
+    assert 3 <= items <= 5, f"{page}: {items} exercises"
+
+
+@pytest.mark.parametrize("number", sorted(BUG_BOXES))
+def test_the_articles_bugs_are_boxed(browser, server: str, number: str) -> None:
+    open_page(browser, server, chapter(number))
+    titles = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.admonition.warning .admonition-title'))"
+        ".map(t => t.textContent);")
+    bugs = [title for title in titles if title.startswith("The article\u2019s bug")
+            or title.startswith("The article's bug")]
+    assert len(bugs) >= BUG_BOXES[number], f"chapter {number}: boxes {titles}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_no_output_carries_warning_noise(browser, server: str, page: str) -> None:
+    open_page(browser, server, page)
+    outputs = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output'))"
+        ".map(o => o.textContent).join('\\n');")
+    found = [noise for noise in NOISE if noise in outputs]
+    assert not found, f"{page}: an output shows {found}"

@@ -28,6 +28,9 @@ Every notebook imports its logic from here; each module owns one idea:
 * ``onnx_export``: the neural models as ONNX files; ``quantization``: their int8 copies by ONNX
   Runtime; ``predict``: serving an exported folder without PyTorch (also a command,
   ``python -m helpers.predict``); ``deployment``: what chapter 6 exports, checks and measures.
+* ``listing``: a package function's own source shown on the page where its idea is taught;
+  ``diagrams``: the chapters' diagrams of who sees what and which loss matches what
+  (``python -m helpers.diagrams`` redraws ``book/figures/``).
 """
 
 __version__ = "0.1.0"

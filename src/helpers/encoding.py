@@ -36,8 +36,10 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int | None) -
     texts = list(texts)
     if _is_bpe(tokenizer):
         return [enc.ids[:max_length] for enc in tokenizer.encode_batch(texts)]
+    # verbose=False: untruncated lengths are asked for on purpose (token_lengths), so the
+    # tokenizer's "longer than the maximum sequence length" warning is noise here.
     encoded = tokenizer(texts, add_special_tokens=True, truncation=max_length is not None,
-                        max_length=max_length)
+                        max_length=max_length, verbose=False)
     return encoded["input_ids"]
 
 

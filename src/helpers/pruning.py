@@ -18,6 +18,9 @@ import pandas as pd
 import torch
 from transformers import BertTokenizer, PreTrainedTokenizerBase
 
+# Texts are tokenized whole here (counting tokens, not feeding a model), so every call passes
+# verbose=False: the "sequence length is longer than the maximum" warning does not apply.
+
 MIN_COUNT = 5  # the source article keeps tokens seen more than 5 times
 
 
@@ -52,7 +55,7 @@ class PrunedVocab:
 
 def count_token_ids(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> np.ndarray:
     """How often each of the tokenizer's ids occurs in ``texts`` (one ``np.bincount``)."""
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     flat = np.concatenate([np.asarray(row, dtype=np.int64) for row in ids] or [np.zeros(0, int)])
     return np.bincount(flat, minlength=len(tokenizer))
 
@@ -109,7 +112,7 @@ def prune_vocabulary(tokenizer: PreTrainedTokenizerBase, train_texts: Sequence[s
 
 def unk_share(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> float:
     """Share of the tokens of ``texts`` (specials of the template excluded) that are [UNK]."""
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     flat = np.concatenate([np.asarray(row, dtype=np.int64) for row in ids])
     return float((flat == tokenizer.unk_token_id).mean())
 
@@ -117,7 +120,7 @@ def unk_share(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> float
 def dropped_token_share(vocab: PrunedVocab, teacher_tokenizer: PreTrainedTokenizerBase,
                         texts: Sequence[str]) -> float:
     """Share of the teacher's tokens of ``texts`` that the pruned vocabulary no longer has."""
-    ids = teacher_tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    ids = teacher_tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
     flat = torch.as_tensor(np.concatenate([np.asarray(row, dtype=np.int64) for row in ids]))
     dropped = vocab.to_student(flat) == vocab.tokenizer.unk_token_id
     return float((dropped & (flat != teacher_tokenizer.unk_token_id)).float().mean())
@@ -126,7 +129,7 @@ def dropped_token_share(vocab: PrunedVocab, teacher_tokenizer: PreTrainedTokeniz
 def id_map_table(vocab: PrunedVocab, teacher_tokenizer: PreTrainedTokenizerBase,
                  sentence: str) -> pd.DataFrame:
     """One row per teacher token of ``sentence``: its ids in both vocabularies and back."""
-    teacher_ids = torch.tensor(teacher_tokenizer(sentence)["input_ids"])
+    teacher_ids = torch.tensor(teacher_tokenizer(sentence, verbose=False)["input_ids"])
     student_ids = vocab.to_student(teacher_ids)
     return pd.DataFrame({
         "token": teacher_tokenizer.convert_ids_to_tokens(teacher_ids.tolist()),

@@ -1,0 +1,178 @@
+"""The book's diagrams: what the teacher sees, what the student sees, which loss matches what.
+
+Each diagram is drawn with matplotlib boxes and arrows by one function (:data:`DIAGRAMS`) and
+saved as a PNG into ``book/figures/``, where the chapters include it as an image. The PNGs are
+committed; after changing a drawing, regenerate them with ``python -m helpers.diagrams`` (from the
+repository's root; ``--out DIR`` writes elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+
+COLOURS = {"data": "#eeeeee", "teacher": "#fbd9b5", "student": "#c6dbef", "loss": "#f4c2c2",
+           "output": "#ffffff"}
+WIDTH, HEIGHT = 2.2, 0.95
+
+# name -> (text, x centre, y centre, kind); arrows are (from, to, label), straight, or
+# (from, to, label, "elbow"): out of the top or bottom of the box, then across.
+Boxes = dict[str, tuple[str, float, float, str]]
+Arrows = list[tuple[str, ...]]
+
+
+def draw_flow(boxes: Boxes, arrows: Arrows, title: str, note: str = "",
+              size: tuple[float, float] = (11.0, 5.2)) -> Figure:
+    """A figure of labelled boxes (coloured by kind) joined by labelled arrows."""
+    fig, ax = plt.subplots(figsize=size)
+    xs = [x for _, x, _, _ in boxes.values()]
+    ys = [y for _, _, y, _ in boxes.values()]
+    ax.set_xlim(min(xs) - WIDTH / 2 - 0.2, max(xs) + WIDTH / 2 + 0.2)
+    ax.set_ylim(min(ys) - HEIGHT / 2 - (0.9 if note else 0.2), max(ys) + HEIGHT / 2 + 0.2)
+    ax.axis("off")
+    for text, x, y, kind in boxes.values():
+        ax.add_patch(FancyBboxPatch((x - WIDTH / 2, y - HEIGHT / 2), WIDTH, HEIGHT,
+                                    boxstyle="round,pad=0.05", facecolor=COLOURS[kind],
+                                    edgecolor="#444444", linewidth=1.0))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+    for start, end, label, *elbow in arrows:
+        _, x0, y0, _ = boxes[start]
+        _, x1, y1, _ = boxes[end]
+        if elbow:  # out of the box's top or bottom, then across into the target's side
+            begin = (x0, y0 + (HEIGHT / 2 + 0.08) * (1 if y1 > y0 else -1))
+            finish = (x1 - (WIDTH / 2 + 0.08) * (1 if x1 > x0 else -1), y1)
+            style, at = "angle,angleA=90,angleB=0,rad=0", (x0 + 1.0, y1)
+        else:
+            begin, finish = _edge(x0, y0, x1, y1), _edge(x1, y1, x0, y0)
+            style, at = "arc3", ((x0 + x1) / 2, (y0 + y1) / 2)
+        ax.annotate("", xy=finish, xytext=begin, arrowprops={
+            "arrowstyle": "-|>", "color": "#333333", "lw": 1.2, "connectionstyle": style})
+        if label:
+            ax.text(at[0], at[1] + 0.12, label, ha="center", va="bottom", fontsize=8,
+                    color="#333333", style="italic",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+    if note:
+        ax.text(sum(ax.get_xlim()) / 2, ax.get_ylim()[0] + 0.25, note, ha="center", va="bottom",
+                fontsize=9)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _edge(x: float, y: float, towards_x: float, towards_y: float) -> tuple[float, float]:
+    """Where the line from box centre (x, y) towards another point leaves the box."""
+    dx, dy = towards_x - x, towards_y - y
+    scale = min((WIDTH / 2 + 0.08) / abs(dx) if dx else float("inf"),
+                (HEIGHT / 2 + 0.08) / abs(dy) if dy else float("inf"))
+    return x + dx * scale, y + dy * scale
+
+
+def teacher_finetuning_diagram() -> Figure:
+    """Chapter 3: the teacher reads WordPiece ids; its logits are trained on labels, then cached."""
+    boxes: Boxes = {
+        "text": ("comment text", 1.2, 3.0, "data"),
+        "teacher": ("rubert-tiny\n3 layers, 312 wide\n+ new 2-way head", 4.4, 3.0, "teacher"),
+        "logits": ("teacher logits $z^t$\n(normal, toxic)", 7.6, 3.0, "output"),
+        "label": ("gold label $y$", 7.6, 1.2, "data"),
+        "ce": ("cross-entropy\n$\\mathrm{CE}(z^t, y)$", 10.8, 1.2, "loss"),
+        "cache": ("cached on disk\nfor every split", 10.8, 3.0, "output"),
+    }
+    arrows: Arrows = [("text", "teacher", "WordPiece ids"), ("teacher", "logits", "[CLS], head"),
+                      ("logits", "ce", ""), ("label", "ce", ""),
+                      ("logits", "cache", "cached")]
+    return draw_flow(boxes, arrows, "Chapter 3: fine-tuning the teacher",
+                     note="the cached logits are the soft targets of chapters 4 and 5",
+                     size=(11.0, 3.6))
+
+
+def logit_distillation_diagram() -> Figure:
+    """Chapter 4: teacher and student read the same text; logits matched by MSE or KL."""
+    boxes: Boxes = {
+        "text": ("comment text\n(or an augmented one)", 1.2, 3.5, "data"),
+        "teacher": ("rubert-tiny teacher\n(fine-tuned, frozen;\nWordPiece ids, [MASK])",
+                    4.2, 5.6, "teacher"),
+        "student": ("student: CNN or BiLSTM\n(trained; BPE ids,\n[MASK] -> [UNK])",
+                    4.2, 1.4, "student"),
+        "t_logits": ("teacher logits $z^t$\n(computed once, cached)", 7.2, 5.6, "output"),
+        "s_logits": ("student logits $z^s$", 7.2, 1.4, "output"),
+        "match": ("teacher term:\n" r"$\mathrm{MSE}(z^s, z^t)$  or" "\n"
+                  r"$T^2\,\mathrm{KL}(p^t_T\,\|\,p^s_T)$", 7.2, 3.5, "loss"),
+        "label": ("gold label $y$\n(-1: augmented,\nno label)", 10.2, 3.5, "data"),
+        "ce": ("$\\mathrm{CE}(z^s, y)$\nlabelled rows only", 10.2, 1.4, "loss"),
+    }
+    arrows: Arrows = [("text", "teacher", "teacher sees"), ("text", "student", "student sees"),
+                      ("teacher", "t_logits", ""), ("student", "s_logits", ""),
+                      ("t_logits", "match", ""), ("s_logits", "match", ""),
+                      ("s_logits", "ce", ""), ("label", "ce", "")]
+    return draw_flow(boxes, arrows, "Chapter 4: distilling the teacher's logits into a small "
+                     "student", note=r"loss $= \alpha\,\mathrm{CE} + (1 - \alpha)\,$teacher term;  "
+                     r"$\alpha = 1$: the no-teacher twin")
+
+
+def pretraining_distillation_diagram() -> Figure:
+    """Chapter 5: both BERTs read the same masked tokens; three losses (four with DistilBERT's)."""
+    boxes: Boxes = {
+        "text": ("comment text", 0.4, 3.6, "data"),
+        "masked": ("masked ids\n(pruned vocabulary;\nmask_tokens, 15%)", 3.2, 3.6, "data"),
+        "teacher": ("teacher BERT + MLM head\n(frozen, inference_mode)", 5.9, 5.8, "teacher"),
+        "student": ("student BERT + MLM head\n(tiny, or teacher layers\n0 and 2)", 5.9, 1.4,
+                    "student"),
+        "t_tok": ("teacher token logits\nat masked positions\n(kept ids only)", 8.6, 5.8,
+                  "output"),
+        "s_tok": ("student token logits\nat masked positions", 8.6, 1.4, "output"),
+        "kl": ("KL at temperature $T$\n(over the vocabulary)", 8.6, 3.6, "loss"),
+        "t_cls": ("teacher [CLS] vector\n(312 wide)", 11.3, 7.2, "output"),
+        "s_cls": ("student [CLS] vector\n-> linear adapter\n(256 -> 312)", 11.3, 0.0, "output"),
+        "cls": ("[CLS] loss:\n$\\|u/\\|u\\| - v/\\|v\\|\\|^2$", 11.3, 3.6, "loss"),
+        "labels": ("original tokens\nat masked positions", 3.2, -1.3, "data"),
+        "mlm": ("MLM:\ncross-entropy", 8.6, -1.3, "loss"),
+    }
+    arrows: Arrows = [("text", "masked", ""), ("masked", "teacher", "kept_ids[masked]"),
+                      ("masked", "student", "student ids"), ("teacher", "t_tok", ""),
+                      ("student", "s_tok", ""), ("t_tok", "kl", ""), ("s_tok", "kl", ""),
+                      ("teacher", "t_cls", "[CLS]", "elbow"),
+                      ("student", "s_cls", "[CLS]", "elbow"),
+                      ("t_cls", "cls", ""), ("s_cls", "cls", ""), ("s_tok", "mlm", ""),
+                      ("labels", "mlm", "")]
+    return draw_flow(boxes, arrows, "Chapter 5: distillation pretraining of a BERT student",
+                     note="article: 1 MLM + 1 KL + 1 [CLS];  DistilBERT: 2 MLM + 5 KL + 1 cosine "
+                     "between hidden states of aligned layers (no [CLS] term)",
+                     size=(12.5, 6.8))
+
+
+DIAGRAMS: dict[str, Callable[[], Figure]] = {
+    "teacher_finetuning.png": teacher_finetuning_diagram,
+    "logit_distillation.png": logit_distillation_diagram,
+    "pretraining_distillation.png": pretraining_distillation_diagram,
+}
+"""File name in ``book/figures/`` -> the function that draws it."""
+
+
+def save_diagrams(out_dir: str | Path = Path("book") / "figures", dpi: int = 110) -> list[Path]:
+    """Draw every diagram of :data:`DIAGRAMS` into ``out_dir`` as a PNG; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, draw in DIAGRAMS.items():
+        fig = draw()
+        path = out_dir / name
+        fig.savefig(path, dpi=dpi, metadata={"Software": None})
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description="Draw the book's diagrams into book/figures/.")
+    parser.add_argument("--out", default=str(Path("book") / "figures"))
+    for path in save_diagrams(parser.parse_args().out):
+        print(path)
+
+
+if __name__ == "__main__":
+    _main()
