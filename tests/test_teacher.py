@@ -26,6 +26,8 @@ from helpers.standin import (
     is_standin,
     main,
     make_standin_teacher,
+    mark_standin,
+    standin_models,
     standin_notice,
     standin_warning,
     teacher_fields,
@@ -147,7 +149,8 @@ def test_standin_notice_names_the_rows_that_depend_on_it() -> None:
     rows = pd.DataFrame({"model": ["char", "teacher", "student"],
                          "standin": [False, True, True]})
     notice = standin_notice(rows)
-    assert "STAND-IN" in notice and notice.endswith("Rows that depend on it: teacher, student.")
+    assert "STAND-IN" in notice and notice.endswith(": teacher, student.")
+    assert "marked †" in notice and max(map(len, notice.splitlines())) <= 90  # fits the page
     assert standin_notice(rows.set_index("model")).endswith("teacher, student.")
     assert standin_notice(rows[rows["model"] == "char"]) == ""
     assert standin_notice(pd.DataFrame({"model": ["x"]})) == ""
@@ -437,3 +440,12 @@ def test_get_teacher_never_reuses_a_teacher_made_from_other_data_or_source(
     other = BookConfig(data=None, teacher="some/other-model", small=True, root=tmp_path)
     get_teacher(other, splits)
     assert called == [True, True]
+
+
+def test_mark_standin_marks_every_row_that_names_a_dependent_model() -> None:
+    table = pd.DataFrame({"f1": [0.8, 0.7, 0.6, 0.5]}, index=[
+        "student", "student [ONNX int8]", "twin → student", "char"])
+    marked = mark_standin(table, standin_models(
+        pd.DataFrame({"model": ["student", "char"], "standin": [True, False]})))
+    assert list(marked.index) == ["student †", "student [ONNX int8] †", "twin → student †", "char"]
+    assert list(table.index)[0] == "student"  # the table itself is left as it was

@@ -15,7 +15,8 @@ Command line (used by CI)::
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,14 @@ from .config import SEED, BookConfig
 
 STANDIN_ATTR = "book_standin"
 WEIGHTS_FILE = "model.safetensors"
-STANDIN_NOTICE = (
+# Wrapped: a page shows printed lines as they are, and a long line runs off the text column.
+STANDIN_NOTICE = textwrap.fill(
     "WARNING: STAND-IN TEACHER. This teacher is NOT rubert-tiny: it is a randomly "
     "initialised model of rubert-tiny's shape, used because the Hugging Face hub could not "
     "be reached. It runs every step of the code, but its scores, and the scores of every "
     "student distilled from it, are meaningless. Set BOOK_TEACHER to the real "
-    "cointegrated/rubert-tiny (hub id or local folder) for real numbers."
-)
+    "cointegrated/rubert-tiny (hub id or local folder) for real numbers.", width=90)
+MARKER = " †"
 
 
 def is_standin(model_or_config: Any) -> bool:
@@ -86,13 +88,36 @@ def teacher_fields(config: BookConfig, model: Any) -> dict[str, Any]:
 def standin_notice(frame: pd.DataFrame) -> str:
     """:data:`STANDIN_NOTICE` and the names of the rows of ``frame`` (results rows, or a table
     indexed by model) that depend on a stand-in teacher; ``""`` when none does."""
+    names = standin_models(frame)
+    if not names:
+        return ""
+    rows = textwrap.fill(f"Rows that depend on it, marked{MARKER} in the tables below: "
+                         f"{', '.join(names)}.", width=90)
+    return f"{STANDIN_NOTICE}\n{rows}"
+
+
+def standin_models(frame: pd.DataFrame) -> list[str]:
+    """Names of the rows of ``frame`` (results rows, or a table indexed by model) that depend on
+    a stand-in teacher."""
     if "standin" not in frame.columns:
-        return ""
+        return []
     flagged = frame["standin"].map(lambda v: v is True or v == 1.0)
-    if not flagged.any():
-        return ""
-    names = frame["model"][flagged] if "model" in frame.columns else frame.index[flagged]
-    return f"{STANDIN_NOTICE}\nRows that depend on it: {', '.join(map(str, names))}."
+    names = frame["model"] if "model" in frame.columns else frame.index.to_series()
+    return [str(name) for name in names[flagged]]
+
+
+def mark_standin(frame: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
+    """A copy of ``frame`` for display whose row labels naming one of ``models`` end with
+    :data:`MARKER` (a variant such as "X [ONNX int8]" or a step "A → X" names X too), so that each
+    row of a table says whether a stand-in teacher stands behind it; the notice itself is printed
+    once per chapter."""
+    models = [m for m in models if m]
+
+    def label(value: Any) -> Any:
+        text = str(value)
+        return text + MARKER if any(m in text for m in models) else value
+
+    return frame.rename(index=label)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
