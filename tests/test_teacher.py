@@ -447,5 +447,5 @@ def test_mark_standin_marks_every_row_that_names_a_dependent_model() -> None:
         "student", "student [ONNX int8]", "twin → student", "char"])
     marked = mark_standin(table, standin_models(
         pd.DataFrame({"model": ["student", "char"], "standin": [True, False]})))
-    assert list(marked.index) == ["student †", "student [ONNX int8] †", "twin → student †", "char"]
+    assert list(marked.index) == ["† student", "† student [ONNX int8]", "† twin → student", "char"]
     assert list(table.index)[0] == "student"  # the table itself is left as it was

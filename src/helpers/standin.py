@@ -35,7 +35,7 @@ STANDIN_NOTICE = textwrap.fill(
     "be reached. It runs every step of the code, but its scores, and the scores of every "
     "student distilled from it, are meaningless. Set BOOK_TEACHER to the real "
     "cointegrated/rubert-tiny (hub id or local folder) for real numbers.", width=90)
-MARKER = " †"
+MARKER = "† "
 
 
 def is_standin(model_or_config: Any) -> bool:
@@ -91,7 +91,7 @@ def standin_notice(frame: pd.DataFrame) -> str:
     names = standin_models(frame)
     if not names:
         return ""
-    rows = textwrap.fill(f"Rows that depend on it, marked{MARKER} in the tables below: "
+    rows = textwrap.fill(f"Rows that depend on it, marked {MARKER.strip()} in the tables below: "
                          f"{', '.join(names)}.", width=90)
     return f"{STANDIN_NOTICE}\n{rows}"
 
@@ -107,15 +107,15 @@ def standin_models(frame: pd.DataFrame) -> list[str]:
 
 
 def mark_standin(frame: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
-    """A copy of ``frame`` for display whose row labels naming one of ``models`` end with
+    """A copy of ``frame`` for display whose row labels naming one of ``models`` start with
     :data:`MARKER` (a variant such as "X [ONNX int8]" or a step "A → X" names X too), so that each
-    row of a table says whether a stand-in teacher stands behind it; the notice itself is printed
-    once per chapter."""
+    row of a table says whether a stand-in teacher stands behind it (at the start, where a long
+    label cut short by pandas still shows it); the notice itself is printed once per chapter."""
     models = [m for m in models if m]
 
     def label(value: Any) -> Any:
         text = str(value)
-        return text + MARKER if any(m in text for m in models) else value
+        return MARKER + text if any(m in text for m in models) else value
 
     return frame.rename(index=label)
 
