@@ -232,12 +232,17 @@ def test_comparison_chapter_shows_the_table_and_the_tradeoff_plot(browser, serve
         assert column in text, f"{page}: the comparison table has no {column!r} column"
 
 
+def texts_on(browser, server: str, page: str, selector: str) -> list[str]:
+    """The text of every element of ``page`` that ``selector`` selects."""
+    open_page(browser, server, page)
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent);",
+        selector)
+
+
 @pytest.mark.parametrize("number", sorted(LISTINGS))
 def test_chapter_shows_the_code_it_teaches(browser, server: str, number: str) -> None:
-    open_page(browser, server, chapter(number))
-    code = browser.execute_script(
-        "return Array.from(document.querySelectorAll('.cell_output .highlight pre'))"
-        ".map(pre => pre.textContent).join('\\n');")
+    code = "\n".join(texts_on(browser, server, chapter(number), ".cell_output .highlight pre"))
     missing = [line for line in LISTINGS[number] if line not in code]
     assert not missing, f"chapter {number}: no highlighted listing shows {missing}"
 
@@ -247,19 +252,22 @@ def test_chapter_renders_its_equations(browser, server: str, number: str) -> Non
     """Display math reaches the page and MathJax (served from the book's own _static folder,
     sphinx-mathjax-offline) typesets every equation."""
     open_page(browser, server, chapter(number))
-    blocks = browser.execute_script(
-        "return Array.from(document.querySelectorAll('div.math')).map(d => d.textContent);")
-    assert blocks and any("\\frac" in block or "\\sum" in block for block in blocks), \
-        f"chapter {number}: no display equation"
-    text = browser.find_element("tag name", "main").text
-    assert "$$" not in text, f"chapter {number}: unparsed $$ in the page"
     assert browser.execute_script("return !!(window.MathJax && window.MathJax.startup);"), \
         f"chapter {number}: MathJax did not load"
     browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "MathJax.startup.promise.then(() => done(), () => done());")
-    rendered = browser.execute_script("return document.querySelectorAll('mjx-container').length;")
-    assert rendered >= len(blocks), f"chapter {number}: MathJax typeset {rendered} equations"
+    blocks = browser.execute_script("return document.querySelectorAll('div.math').length;")
+    assert blocks, f"chapter {number}: no display equation"
+    text = browser.find_element("tag name", "main").text
+    assert "$$" not in text, f"chapter {number}: unparsed $$ in the page"
+    rendered = browser.execute_script(
+        "return document.querySelectorAll('div.math mjx-container').length;")
+    assert rendered >= blocks, f"chapter {number}: MathJax typeset {rendered} of {blocks}"
+    # Real formulas, not stray text: a sum or a fraction among them, and no parse error.
+    assert browser.execute_script(
+        "return document.querySelectorAll('div.math mjx-munderover, div.math mjx-mfrac,"
+        " div.math mjx-msubsup').length;"), f"chapter {number}: no sum or fraction typeset"
     errors = browser.execute_script("return document.querySelectorAll('mjx-merror').length;")
     assert errors == 0, f"chapter {number}: {errors} equations MathJax could not parse"
 
@@ -291,10 +299,7 @@ def test_chapter_ends_with_exercises(browser, server: str, page: str) -> None:
 
 @pytest.mark.parametrize("number", sorted(BUG_BOXES))
 def test_the_articles_bugs_are_boxed(browser, server: str, number: str) -> None:
-    open_page(browser, server, chapter(number))
-    titles = browser.execute_script(
-        "return Array.from(document.querySelectorAll('.admonition.warning .admonition-title'))"
-        ".map(t => t.textContent);")
+    titles = texts_on(browser, server, chapter(number), ".admonition.warning .admonition-title")
     bugs = [title for title in titles if title.startswith("The article\u2019s bug")
             or title.startswith("The article's bug")]
     assert len(bugs) >= BUG_BOXES[number], f"chapter {number}: boxes {titles}"
@@ -302,10 +307,7 @@ def test_the_articles_bugs_are_boxed(browser, server: str, number: str) -> None:
 
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_no_output_carries_warning_noise(browser, server: str, page: str) -> None:
-    open_page(browser, server, page)
-    outputs = browser.execute_script(
-        "return Array.from(document.querySelectorAll('.cell_output'))"
-        ".map(o => o.textContent).join('\\n');")
+    outputs = "\n".join(texts_on(browser, server, page, ".cell_output"))
     found = [noise for noise in NOISE if noise in outputs]
     assert not found, f"{page}: an output shows {found}"
     # The stand-in notice once per page at most (small mode runs the stand-in teacher): the
