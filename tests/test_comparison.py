@@ -96,6 +96,7 @@ def test_ratios_over_noise_sized_changes_are_left_empty() -> None:
     steps = step_gains(table, {"distil": ("twin", "distilled"), "grow": ("twin", "bigger")})
     assert np.isnan(steps.loc["distil", "dF1 per MB"])
     assert np.isnan(steps.loc["distil", "dF1 per ms"])
+    assert str(steps.loc["distil", "d size MB"]) == "0.0"  # not "-0.0" for 10 bytes
     assert steps.loc["grow", "dF1 per MB"] == pytest.approx(0.15 / (14.3 - 11.0135))
     assert steps.loc["grow", "dF1 per ms"] == pytest.approx(0.15 / (6.0 - 4.57))
     out = tradeoffs(table, reference="twin", quality="f1")

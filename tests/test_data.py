@@ -84,6 +84,8 @@ def test_split_is_deterministic_disjoint_and_stratified() -> None:
         assert part["label"].mean() == pytest.approx(1 / 3, abs=0.02)
     other = split_dataset(frame, seed=8)
     assert set(other.test["text"]) != set(first.test["text"])
+    summary = first.summary()
+    assert summary["rows"].tolist() == [210, 45, 45] and summary["rows"].dtype.kind == "i"
 
 
 def test_split_refuses_a_class_too_small_to_stratify() -> None:

@@ -197,8 +197,11 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
         b, a = table.loc[before], table.loc[after]
         d_f1, d_ms, d_mb = a["f1"] - b["f1"], a["latency_ms"] - b["latency_ms"], \
             a["size_mb"] - b["size_mb"]
-        rows[label] = {"from": before, "to": after, "dF1": d_f1, "d latency ms": d_ms,
-                       "d size MB": d_mb, "dF1 per ms": _per(d_f1, d_ms, MIN_LATENCY_CHANGE_MS),
+        # Four decimals (0.1 microsecond, 100 bytes) is all a measurement holds; + 0.0 turns a
+        # rounded -0.0 (two files a few bytes apart) into 0.0.
+        rows[label] = {"from": before, "to": after, "dF1": d_f1,
+                       "d latency ms": round(d_ms, 4) + 0.0, "d size MB": round(d_mb, 4) + 0.0,
+                       "dF1 per ms": _per(d_f1, d_ms, MIN_LATENCY_CHANGE_MS),
                        "dF1 per MB": _per(d_f1, d_mb, MIN_SIZE_CHANGE_MB)}
     columns = ["from", "to", "dF1", "d latency ms", "d size MB", "dF1 per ms", "dF1 per MB"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)

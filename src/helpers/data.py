@@ -267,9 +267,8 @@ class Splits:
     def summary(self) -> pd.DataFrame:
         """Rows and share of toxic texts per split."""
         return pd.DataFrame(
-            {name: {"rows": len(f), "toxic share": round(f["label"].mean(), 3)}
-             for name, f in self.items()}
-        ).T
+            [{"rows": len(f), "toxic share": round(float(f["label"].mean()), 3)}
+             for _, f in self.items()], index=[name for name, _ in self.items()])
 
 
 def split_dataset(
