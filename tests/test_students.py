@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 from helpers import benchmark, budgets, losses, pretraining, pruning, students
 from helpers.classifiers import load_transformers_classifier
 from helpers.data import Splits
-from helpers.pretraining_history import Plateau
+from helpers.pretraining_history import Plateau, PretrainHistory
 
 # Invented sentences: frequent words repeat, "синхрофазотрон" appears once.
 FREQUENT = "Кошка спит на диване и мурлычет"
@@ -301,7 +301,7 @@ def test_classifier_head_trains_saves_and_reloads(vocab, teacher, tmp_path):
     student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
                                          num_attention_heads=2, intermediate_size=16,
                                          max_position_embeddings=64)
-    history = pretraining.PretrainHistory(pretraining.MLM_ONLY, seconds=1.5)
+    history = PretrainHistory(pretraining.MLM_ONLY, seconds=1.5)
     frame = pd.DataFrame({"text": [FREQUENT, "синхрофазотрон"] * 6, "label": [0, 1] * 6})
     splits = Splits(frame, frame.iloc[:4], frame.iloc[:6])
     run = students.train_classifier_head(

@@ -11,7 +11,6 @@ written by the same export code is reused, so re-running the chapter does not ex
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from .classifiers import load_classifier
 from .config import BookConfig, get_config, slug
 from .evaluation import evaluate
 from .onnx_export import compare_logits, export_onnx, exporter_fingerprint
-from .predict import MODEL_FILES, SETTINGS_FILE, load_predictor, softmax_toxic
+from .predict import MODEL_FILES, ModelFolderError, load_predictor, read_settings, softmax_toxic
 from .quantization import quantize_int8
 from .results import field_value
 
@@ -46,10 +45,11 @@ def export_is_current(folder: Path, source: Path) -> bool:
     """Whether ``folder`` holds both ONNX files, written by today's export code after the last
     change to ``source``."""
     files = [folder / name for name in MODEL_FILES.values()]
-    if not all(f.is_file() for f in files) or not (folder / SETTINGS_FILE).is_file():
+    try:
+        written_by = read_settings(folder).get("exporter")
+    except ModelFolderError:  # no folder, or an incomplete one
         return False
-    written_by = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8")).get("exporter")
-    return written_by == exporter_fingerprint() and \
+    return written_by == exporter_fingerprint() and all(f.is_file() for f in files) and \
         min(f.stat().st_mtime for f in files) >= _newest_mtime(source)
 
 
@@ -89,8 +89,8 @@ def deploy_models(
         reference = text_logits(classifier.model, classifier.tokenizer, texts,
                                 classifier.max_length, classifier.batch_size, CPU)
         for variant, precision in VARIANTS.items():
-            predictor = load_predictor(folder, precision, threads=threads, batch_size=batch_size)
-            # Scores do not depend on threads: computed with all cores, timed with ``threads``.
+            # Scores do not depend on threads: computed with all cores; the session is dropped
+            # before the timing below, which uses ``threads``.
             scorer = load_predictor(folder, precision, threads=0, batch_size=batch_size)
             exported = scorer.logits(texts)
             checks.append({"model": model, "variant": variant,
@@ -99,6 +99,8 @@ def deploy_models(
             if valid is not None:
                 scores["valid_f1"] = evaluate(
                     valid["label"], scorer.predict_proba(valid["text"].tolist()))["f1"]
+            del scorer
+            predictor = load_predictor(folder, precision, threads=threads, batch_size=batch_size)
             rows.append({
                 "model": f"{model} [{variant}]", "chapter": row["chapter"], "kind": "onnx",
                 "variant": variant, **{k: scores.get(k) for k in (

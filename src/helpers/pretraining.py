@@ -26,7 +26,7 @@ from .budgets import StudentBudget
 from .config import SEED
 from .encoding import encode_texts
 from .losses import IGNORE, cls_embedding_loss, hidden_cosine_loss, soft_target_kl
-from .pretraining_history import Plateau, PretrainHistory, plot_valid_mlm  # noqa: F401
+from .pretraining_history import Plateau, PretrainHistory
 from .pruning import PrunedVocab
 from .training import make_optimizer, optimizer_step, pick_device, set_seed
 

@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from torch import nn
 
+from .training import plot_curves
+
 
 @dataclass
 class PretrainHistory:
@@ -56,20 +58,10 @@ class PretrainHistory:
 
 def plot_valid_mlm(histories: dict[str, PretrainHistory], title: str = "", ax=None):
     """The validation MLM loss of several pretrainings on one figure, each kept step circled."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.8))
-    for label, history in histories.items():
-        frame = history.valid_frame()["valid_mlm"]
-        (line,) = ax.plot(frame.index, frame.values, marker=".", label=label)
-        ax.plot(history.best_step, frame.loc[history.best_step], "o", mfc="none", ms=10,
-                color=line.get_color())
-    ax.set_xlabel("pretraining step")
-    ax.set_ylabel("validation MLM loss")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    return ax
+    return plot_curves({label: h.valid_frame()["valid_mlm"] for label, h in histories.items()},
+                       {label: h.best_step for label, h in histories.items()},
+                       xlabel="pretraining step", ylabel="validation MLM loss", title=title,
+                       ax=ax)
 
 
 class Plateau:

@@ -18,9 +18,6 @@ import pandas as pd
 import torch
 from transformers import BertTokenizer, PreTrainedTokenizerBase
 
-# Texts are tokenized whole here (counting tokens, not feeding a model), so every call passes
-# verbose=False: the "sequence length is longer than the maximum" warning does not apply.
-
 MIN_COUNT = 5  # the source article keeps tokens seen more than 5 times
 
 
@@ -53,9 +50,15 @@ class PrunedVocab:
         return self.kept_ids[student_ids]
 
 
+def _token_ids(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> list[list[int]]:
+    """Every token id of each text, no special tokens, nothing cut: tokens are counted here, not
+    fed to a model, so the tokenizer's "longer than the maximum length" warning is switched off."""
+    return tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+
+
 def count_token_ids(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> np.ndarray:
     """How often each of the tokenizer's ids occurs in ``texts`` (one ``np.bincount``)."""
-    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    ids = _token_ids(tokenizer, texts)
     flat = np.concatenate([np.asarray(row, dtype=np.int64) for row in ids] or [np.zeros(0, int)])
     return np.bincount(flat, minlength=len(tokenizer))
 
@@ -112,7 +115,7 @@ def prune_vocabulary(tokenizer: PreTrainedTokenizerBase, train_texts: Sequence[s
 
 def unk_share(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> float:
     """Share of the tokens of ``texts`` (specials of the template excluded) that are [UNK]."""
-    ids = tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    ids = _token_ids(tokenizer, texts)
     flat = np.concatenate([np.asarray(row, dtype=np.int64) for row in ids])
     return float((flat == tokenizer.unk_token_id).mean())
 
@@ -120,7 +123,7 @@ def unk_share(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str]) -> float
 def dropped_token_share(vocab: PrunedVocab, teacher_tokenizer: PreTrainedTokenizerBase,
                         texts: Sequence[str]) -> float:
     """Share of the teacher's tokens of ``texts`` that the pruned vocabulary no longer has."""
-    ids = teacher_tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+    ids = _token_ids(teacher_tokenizer, texts)
     flat = torch.as_tensor(np.concatenate([np.asarray(row, dtype=np.int64) for row in ids]))
     dropped = vocab.to_student(flat) == vocab.tokenizer.unk_token_id
     return float((dropped & (flat != teacher_tokenizer.unk_token_id)).float().mean())

@@ -41,7 +41,8 @@ from .data import Splits
 from .encoding import encode_texts
 from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
-from .pretraining import DISTILBERT_LAYERS, PretrainHistory
+from .pretraining import DISTILBERT_LAYERS
+from .pretraining_history import PretrainHistory
 from .pruning import PrunedVocab
 from .training import History, fit, set_seed
 

@@ -111,24 +111,32 @@ class History:
         return axes
 
 
-def plot_histories(histories: Mapping[str, History], title: str = "", ax=None):
-    """Validation F1 per epoch of several runs on one figure (a student beside its twin), each
-    kept epoch circled."""
+def plot_curves(curves: Mapping[str, pd.Series], kept: Mapping[str, float], *, xlabel: str,
+                ylabel: str, title: str = "", ax=None):
+    """Several runs' validation curves on one figure (a student beside its twin), each run's kept
+    point circled: ``curves`` maps a label to a series indexed by epoch or step, ``kept`` maps
+    it to the epoch or step whose weights were kept."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.8))
-    for label, history in histories.items():
-        frame = history.to_frame()
-        (line,) = ax.plot(frame.index, frame["valid_f1"], marker=".", label=label)
-        ax.plot(history.best_epoch, history.best_valid_f1, "o", mfc="none", ms=10,
+    for label, curve in curves.items():
+        (line,) = ax.plot(curve.index, curve.values, marker=".", label=label)
+        ax.plot(kept[label], curve.loc[kept[label]], "o", mfc="none", ms=10,
                 color=line.get_color())
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation F1 (toxic)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_histories(histories: Mapping[str, History], title: str = "", ax=None):
+    """Validation F1 per epoch of several runs on one figure, each kept epoch circled."""
+    return plot_curves({label: h.to_frame()["valid_f1"] for label, h in histories.items()},
+                       {label: h.best_epoch for label, h in histories.items()},
+                       xlabel="epoch", ylabel="validation F1 (toxic)", title=title, ax=ax)
 
 
 def fit(
