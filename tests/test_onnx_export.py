@@ -66,7 +66,7 @@ def test_export_writes_a_self_contained_folder(exported, kind) -> None:
     assert {p.name for p in folder.iterdir()} == {*MODEL_FILES.values(), TOKENIZER_FILE,
                                                   SETTINGS_FILE}
     settings = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
-    assert settings["kind"] == {"bilstm": "bpe", "bert": "bert"}[kind]
+    assert settings["kind"] == {"bilstm": "tokens", "bert": "bert"}[kind]
     assert settings["max_length"] == 12
     int8, fp32 = (weight_bytes(folder / MODEL_FILES[p]) for p in ("int8", "fp32"))
     # The weights became 8-bit: about a quarter of the bytes, almost no float32 left. (The file
@@ -153,7 +153,7 @@ def test_the_cnn_student_exports_and_serves_without_torch(tmp_path):
     expected = load_token_classifier(source).predict_proba(BATCH)
     np.testing.assert_allclose(load_predictor(folder, "fp32").predict_proba(BATCH), expected,
                                atol=1e-5)
-    assert json.loads((folder / "predictor.json").read_text())["kind"] == "bpe"
+    assert json.loads((folder / "predictor.json").read_text())["kind"] == "tokens"
 
 
 def test_bert_is_exported_with_plain_attention_and_keeps_its_own(bert, tmp_path: Path) -> None:

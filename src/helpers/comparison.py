@@ -253,7 +253,8 @@ def comparison_steps(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """The steps of the book's chain, as ``label -> (before, after)`` models of ``table``.
 
     Classical -> BiLSTM; each distilled student of chapter 4 against the no-teacher twin of the
-    same network (rows named "<network> ...", the twin has no teacher); BiLSTM -> teacher;
+    same network (rows named "<network> ...", the twin has no teacher: a chapter-4 row, or
+    chapter 2's navec BiLSTM, trained on chapter 4's budget); BiLSTM -> teacher;
     teacher -> each BERT student (chapters 5 and 6's [CLS] models). Only steps whose two models
     are both in ``table`` are returned.
     """
@@ -262,7 +263,7 @@ def comparison_steps(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
 
     steps = {"classical → BiLSTM": ("char_ngram_logreg", "BiLSTM")}
     # Chapter 4's students against the twin of their own network (same name up to the recipe).
-    twins = [m for m in rows_of("04") if pd.isna(table.loc[m, "teacher"])]
+    twins = [m for m in rows_of("04") + rows_of("02") if pd.isna(table.loc[m, "teacher"])]
     def network(name: str) -> str:  # "CNN (MSE, a=0.5)" and "CNN, no teacher" -> "CNN"
         return re.match(r"[^,(]*", name).group().strip()
 

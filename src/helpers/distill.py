@@ -20,11 +20,13 @@ import pandas as pd
 from tokenizers import Tokenizer
 
 from .benchmark import count_parameters, size_on_disk_mb
+from .budgets import DistillationBudget
 from .config import BookConfig
 from .data import Splits
-from .losses import LossFn
+from .losses import LossFn, cross_entropy_loss
 from .token_models import train_token_model
 from .training import History, plot_histories
+from .word_vectors import NavecInputs
 
 
 @dataclass
@@ -41,6 +43,7 @@ class StudentRun:
     size_mb: float
     train_rows: int
     folder: Path
+    frozen_embedding_epochs: int = 0
 
     @property
     def valid_f1(self) -> float:
@@ -82,6 +85,7 @@ def train_token_student(
         label=label, name=name, history=run.history, test=run.test, test_proba=run.test_proba,
         seconds=run.seconds, params=count_parameters(run.model),
         size_mb=size_on_disk_mb(run.folder), train_rows=len(splits.train), folder=run.folder,
+        frozen_embedding_epochs=kwargs.get("frozen_embedding_epochs", 0),
     )
 
 
@@ -109,3 +113,38 @@ def runs_table(runs: Sequence[StudentRun]) -> pd.DataFrame:
 def plot_valid_f1(runs: Sequence[StudentRun], title: str = "", ax=None):
     """Validation F1 per epoch of several runs on one figure, each kept epoch circled."""
     return plot_histories({run.label: run.history for run in runs}, title, ax)
+
+
+def training_schedule(budget: DistillationBudget) -> dict[str, Any]:
+    """The schedule every chapter-4 run shares: epoch cap, patience, batch size, learning rate,
+    maximum length."""
+    return {"epochs": budget.epochs, "patience": budget.patience,
+            "batch_size": budget.batch_size, "lr": budget.lr, "max_length": budget.max_length}
+
+
+def navec_settings(budget: DistillationBudget, navec: NavecInputs) -> dict[str, Any]:
+    """:func:`train_token_student`'s arguments for a BiLSTM over navec's words (chapters 2 and 4
+    alike): the network, its size, its initial embeddings and the chapter-4 schedule."""
+    return {"network": "bilstm", "embedding_init": navec.embeddings, **budget.navec_size,
+            **training_schedule(budget)}
+
+
+NAVEC_LABELS = {0: "navec, fine-tuned throughout", 1: "navec, frozen for epoch 1"}
+
+
+def navec_label(frozen_epochs: int) -> str:
+    """How a navec BiLSTM's embeddings were trained, in words."""
+    return NAVEC_LABELS.get(frozen_epochs, f"navec, frozen for {frozen_epochs} epochs")
+
+
+def train_navec_twins(config: BookConfig, splits: Splits, navec: NavecInputs,
+                      budget: DistillationBudget) -> list[StudentRun]:
+    """The navec BiLSTM trained on the labels alone, once for each of
+    ``budget.navec_frozen_epochs`` (its vectors frozen for that many first epochs); chapter 2
+    trains them, chapter 4 reuses them (same data, vectors, settings and seed) as the twin of its
+    navec student. Pick one with :func:`best_by_validation`."""
+    return [train_token_student(config, splits, navec.tokenizer, cross_entropy_loss, None,
+                                name=f"navec_bilstm_frozen{frozen}", label=navec_label(frozen),
+                                frozen_embedding_epochs=frozen, reuse=True,
+                                **navec_settings(budget, navec))
+            for frozen in budget.navec_frozen_epochs]

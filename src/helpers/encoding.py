@@ -20,7 +20,7 @@ LENGTH_QUANTILE = 0.95
 MAX_LENGTH_CAP = 512  # BERT's position embeddings (rubert-tiny's) stop at 512
 
 
-def _is_bpe(tokenizer: Any) -> bool:
+def _is_tokenizers(tokenizer: Any) -> bool:
     return isinstance(tokenizer, Tokenizer)
 
 
@@ -34,7 +34,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int | None) -
     if max_length is not None and max_length < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
     texts = list(texts)
-    if _is_bpe(tokenizer):
+    if _is_tokenizers(tokenizer):
         return [enc.ids[:max_length] for enc in tokenizer.encode_batch(texts)]
     # verbose=False: untruncated lengths are asked for on purpose (token_lengths), so the
     # tokenizer's "longer than the maximum sequence length" warning is noise here.
@@ -49,8 +49,12 @@ def token_lengths(tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
 
 
 def pad_token_id(tokenizer: Any) -> int:
-    """The id batches are padded with: ``[PAD]`` of either kind of tokenizer."""
-    token_id = tokenizer.token_to_id("[PAD]") if _is_bpe(tokenizer) else tokenizer.pad_token_id
+    """The id batches are padded with: ``[PAD]`` of either kind of tokenizer (a ``tokenizers``
+    one, BPE or words, or a ``transformers`` one)."""
+    if _is_tokenizers(tokenizer):
+        token_id = tokenizer.token_to_id("[PAD]")
+    else:
+        token_id = tokenizer.pad_token_id
     if token_id is None:
         raise ValueError("The tokenizer has no [PAD] token")
     return int(token_id)

@@ -98,12 +98,13 @@ class ExportableBiLSTM(nn.Module):
 
 
 def exportable(model: nn.Module) -> tuple[nn.Module, str]:
-    """The module to export for a book model, and its kind for ``predictor.json`` (``"bpe"``: a
-    network over BPE tokens; ``"bert"``: a transformers classifier)."""
+    """The module to export for a book model, and its kind for ``predictor.json`` (``"tokens"``: a
+    network over the ids of a ``tokenizers`` tokenizer, BPE or words; ``"bert"``: a transformers
+    classifier)."""
     if isinstance(model, BiLSTMClassifier):
-        return ExportableBiLSTM(model).eval(), "bpe"
+        return ExportableBiLSTM(model).eval(), "tokens"
     if isinstance(model, CNNClassifier):
-        return model.eval(), "bpe"
+        return model.eval(), "tokens"
     if hasattr(model, "config") and hasattr(model.config, "num_labels"):
         return LogitsOnly(model).eval(), "bert"
     raise TypeError(f"Cannot export a {type(model).__name__}: only the book's BiLSTM, CNN and "

@@ -32,7 +32,7 @@ import numpy as np
 SETTINGS_FILE = "predictor.json"
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 TOKENIZER_FILE = "tokenizer.json"
-KINDS = ("bert", "bpe")  # a transformers classifier, or a network over BPE tokens
+KINDS = ("bert", "tokens")  # a transformers classifier, or a network over BPE or word ids
 LABELS = ["non-toxic", "toxic"]
 BATCH_SIZE = 64
 EXPORT_HINT = ("Export a saved model first: helpers.onnx_export.export_saved_model(MODEL_FOLDER, "

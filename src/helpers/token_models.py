@@ -8,6 +8,7 @@ baseline or a no-teacher twin, a distillation loss (:mod:`helpers.losses`) for a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .data import Splits
 from .encoding import choose_max_length, encode_texts, pad_token_id, token_lengths
 from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
+from .provenance import artifact_key, split_fingerprint
 from .training import History, fit, set_seed
 
 SPLIT_NAMES = ("train", "valid", "test")
@@ -227,6 +229,9 @@ def train_token_model(
     patience: int = 2,
     seed: int = SEED,
     device: str | torch.device | None = None,
+    embedding_init: np.ndarray | None = None,
+    frozen_embedding_epochs: int = 0,
+    reuse: bool = False,
     **model_kwargs: Any,
 ) -> TokenModelRun:
     """Train a fresh ``network`` (a key of :data:`NETWORKS`) with the shared
@@ -238,21 +243,48 @@ def train_token_model(
     distillation chapter only swaps the loss and adds ``{"teacher_logits": ...}`` (see
     :func:`make_token_loaders`). The model is saved with :func:`save_token_model` under
     :func:`token_model_folder` ``(config, name)``.
+
+    ``embedding_init`` (a ``vocab_size x embedding_dim`` matrix, e.g. pretrained word vectors,
+    :mod:`helpers.word_vectors`) replaces the random initial embeddings; they stay fixed for the
+    first ``frozen_embedding_epochs`` epochs. With ``reuse``, a model saved under ``name`` by a
+    run with the very same inputs and settings (its key: the splits, the tokenizer, the initial
+    embeddings, the network, the budget, the seed) is loaded instead of trained again; only a
+    plain cross-entropy run without ``extras`` (a baseline or a no-teacher twin) can be reused,
+    since a distillation loss is not part of the key.
     """
     if network not in NETWORKS:
         raise ValueError(f"network must be one of {list(NETWORKS)}, not {network!r}")
+    if reuse and (loss_fn is not cross_entropy_loss or extras):
+        raise ValueError("reuse=True is only for plain cross-entropy runs without extras: a "
+                         "distillation loss is not part of the saved model's key")
     train_texts = splits.train["text"].tolist()
     if max_length is None:
         max_length = choose_max_length(token_lengths(tokenizer, train_texts))
     epochs = epochs or bilstm_epochs(config)
+    folder = token_model_folder(config, name)
+    key = artifact_key(
+        splits={part: split_fingerprint(frame) for part, frame in splits.items()},
+        tokenizer=hashlib.sha256(tokenizer.to_str().encode()).hexdigest(),
+        embedding=None if embedding_init is None else hashlib.sha256(
+            np.ascontiguousarray(embedding_init, dtype=np.float32).tobytes()).hexdigest(),
+        network=network, model=model_kwargs, max_length=max_length, batch_size=batch_size,
+        lr=lr, epochs=epochs, patience=patience, seed=seed, frozen=frozen_embedding_epochs,
+    )
+    if reuse:
+        reused = _reuse_token_model(folder, key, splits, device)
+        if reused is not None:
+            return reused
     loaders = make_token_loaders(tokenizer, splits, max_length, batch_size, extras, seed)
     set_seed(seed)  # the same initial weights for every run with the same seed
     model = NETWORKS[network](tokenizer.get_vocab_size(), pad_id=pad_token_id(tokenizer),
                               **model_kwargs)
+    if embedding_init is not None:
+        _set_embeddings(model, embedding_init)
     history = fit(
         model, loaders["train"], loaders["valid"], splits.valid["label"].to_numpy(),
         epochs=epochs, lr=lr, loss_fn=loss_fn, patience=patience, device=device, seed=seed,
-        desc=name,
+        desc=name, frozen=[model.embedding.weight] if frozen_embedding_epochs else (),
+        frozen_epochs=frozen_embedding_epochs,
     )
     proba = logits_to_proba(predict_logits(model, loaders["test"]))
     metrics = evaluate(splits.test["label"].to_numpy(), proba)
@@ -260,8 +292,41 @@ def train_token_model(
         "name": name, "max_length": max_length, "batch_size": batch_size, "lr": lr,
         "epochs": epochs, "epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
         "train_seconds": history.seconds, "test_metrics": metrics, "small": config.small,
-        "seed": seed,
+        "seed": seed, "frozen_embedding_epochs": frozen_embedding_epochs,
+        "history": history.epochs, "key": key,
     }
-    folder = token_model_folder(config, name)
     save_token_model(model, tokenizer, folder, meta)
+    return TokenModelRun(model, history, metrics, proba, history.seconds, folder)
+
+
+def _set_embeddings(model: nn.Module, matrix: np.ndarray) -> None:
+    """Copy ``matrix`` into the model's embedding table, checking its shape."""
+    table = model.embedding.weight
+    if tuple(matrix.shape) != tuple(table.shape):
+        raise ValueError(f"embedding_init has shape {tuple(matrix.shape)}, the model's embedding "
+                         f"{tuple(table.shape)} (vocabulary size x embedding_dim)")
+    with torch.no_grad():
+        table.copy_(torch.as_tensor(np.asarray(matrix, dtype=np.float32)))
+
+
+def _reuse_token_model(folder: Path, key: str, splits: Splits,
+                       device: str | torch.device | None) -> TokenModelRun | None:
+    """The run saved in ``folder`` if its key is ``key`` (re-scored on the test split), else
+    ``None``."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        return None
+    meta = json.loads(config_file.read_text(encoding="utf-8")).get("meta", {})
+    if meta.get("key") != key or "history" not in meta:
+        return None
+    model, tokenizer, meta = load_token_model(folder, device or "cpu")
+    history = History(epochs=meta["history"], best_epoch=meta["best_epoch"],
+                      seconds=meta["train_seconds"])
+    ids = encode_texts(tokenizer, splits.test["text"].tolist(), meta["max_length"])
+    loader = make_loader(EncodedDataset(ids, splits.test["label"].to_numpy()),
+                         meta["batch_size"], shuffle=False, pad_id=pad_token_id(tokenizer))
+    proba = logits_to_proba(predict_logits(model, loader))
+    metrics = evaluate(splits.test["label"].to_numpy(), proba)
+    print(f"{meta['name']}: reused the saved run (same data, tokenizer, settings and seed), "
+          f"kept epoch {history.best_epoch}, test F1 {metrics['f1']:.4f}")
     return TokenModelRun(model, history, metrics, proba, history.seconds, folder)

@@ -155,13 +155,19 @@ def fit(
     device: str | torch.device | None = None,
     seed: int = SEED,
     desc: str = "train",
+    frozen: Sequence[nn.Parameter] = (),
+    frozen_epochs: int = 0,
 ) -> History:
     """Train with AdamW and a linear schedule; stop early on validation F1; keep the best weights.
 
     ``loss_fn(logits, batch)`` returns the loss; the default is cross-entropy on the labels,
     distillation chapters pass their own. After ``patience`` epochs without a better validation
     F1 training stops, and the weights of the best epoch are loaded back into ``model``.
+    The parameters in ``frozen`` (e.g. pretrained word vectors) stay fixed during the first
+    ``frozen_epochs`` epochs: they get no gradient, so AdamW neither moves nor decays them.
     """
+    if frozen_epochs < 0:
+        raise ValueError(f"frozen_epochs must be >= 0, got {frozen_epochs}")
     set_seed(seed)
     device = pick_device(device)
     model.to(device)
@@ -173,6 +179,8 @@ def fit(
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
+        for parameter in frozen:
+            parameter.requires_grad_(epoch > frozen_epochs)
         total, count = 0.0, 0
         if hasattr(train_loader.batch_sampler, "set_epoch"):
             train_loader.batch_sampler.set_epoch(epoch - 1)  # same batches whoever used it before
