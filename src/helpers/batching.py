@@ -177,9 +177,27 @@ def text_logits(model: nn.Module, tokenizer: Any, texts: Sequence[str], max_leng
     texts = list(texts)
     pad = pad_token_id(tokenizer)
     ids = [row or [pad] for row in encode_texts(tokenizer, texts, max_length)]
+    if len(ids) == 1:  # one request, as a server sees it: no sampler, loader or padding
+        return _one_text_logits(model, ids[0], device)
     loader = make_loader(EncodedDataset(ids), batch_size, shuffle=False, pad_id=pad)
     with torch.inference_mode():
         return predict_logits(model, loader, device, progress=progress).astype(np.float32)
+
+
+def _one_text_logits(model: nn.Module, ids: list[int], device: torch.device | None
+                     ) -> np.ndarray:
+    """Logits of one encoded text, shape ``(1, 2)``: the same numbers as inside a batch (the
+    models ignore padding), without the batching machinery that costs a large share of a
+    single short text's time."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    input_ids = torch.tensor([ids], dtype=torch.long, device=device)
+    batch = {"inputs": {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}}
+    with torch.inference_mode():
+        logits = model_logits(model, batch, device).float().cpu().numpy()
+    model.train(was_training)
+    return logits
 
 
 def padding_summary(lengths: Sequence[int], max_length: int, batch_size: int = 64) -> pd.DataFrame:

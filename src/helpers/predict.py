@@ -112,6 +112,10 @@ class Predictor:
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Two-column logits of ``texts`` in their order, in length-sorted, padded batches."""
         ids = self.encode(texts)
+        if len(ids) == 1:  # one request: no sorting, padding or copying into batches
+            row = np.asarray(ids, dtype=np.int64)
+            return self.session.run(["logits"], {"input_ids": row,
+                                                 "attention_mask": np.ones_like(row)})[0]
         out = np.zeros((len(ids), len(self.settings.get("labels", LABELS))), dtype=np.float32)
         order = np.argsort([len(row) for row in ids], kind="stable")
         pad = int(self.settings["pad_id"])
