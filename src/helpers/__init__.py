@@ -10,10 +10,12 @@ Every notebook imports its logic from here; each module owns one idea:
   ``benchmark``: size, parameters, latency, throughput; ``build_cache``: re-executes a chapter
   when its code or data changed.
 * ``text``: normalisation, lemmatization, stop words; ``baselines``: the classical models.
-* ``bpe``: the BiLSTM's tokenizer; ``encoding``: texts to token ids for any tokenizer and the
+* ``bpe``: the BiLSTM's subword tokenizer; ``word_vectors``: navec's pretrained word vectors, a
+  word tokenizer and the vocabulary they start from; ``encoding``: texts to token ids for any
+  tokenizer and the
   max length; ``batching``: dynamic padding, length buckets, batched prediction; ``training``: the
   shared training loop and optimizer step; ``losses``: every loss of the book.
-* ``token_models``: the networks over BPE tokens (the article's BiLSTM, a CNN), trained, saved
+* ``token_models``: the networks over BPE or word ids (the article's BiLSTM, a CNN), trained, saved
   and loaded alike; ``article_bugs``: the source article's mistakes, demonstrated.
 * ``checkpoints``: loading Hugging Face models with helpful errors; ``standin``: the offline
   stand-in teacher; ``teacher``: fine-tuning and cached logits.
