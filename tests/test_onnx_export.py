@@ -97,8 +97,14 @@ def test_exported_fp32_matches_pytorch_and_int8_stays_close(exported, bilstm, be
 def test_predictor_probabilities_match_pytorch(exported, bilstm, bert, kind) -> None:
     """Tolerance: 1e-5 on probabilities for float32 ONNX against PyTorch eager."""
     classifier = {"bilstm": bilstm, "bert": bert}[kind]
-    proba = load_predictor(exported[kind], "fp32", batch_size=8).predict_proba(BATCH)
+    predictor = load_predictor(exported[kind], "fp32", batch_size=8)
+    proba = predictor.predict_proba(BATCH)
     np.testing.assert_allclose(proba, classifier.predict_proba(BATCH), atol=1e-5)
+    # One text at a time (the unbatched path of both, as a server calls them): the same numbers.
+    one_by_one = [predictor.predict_proba([text])[0] for text in BATCH]
+    np.testing.assert_allclose(one_by_one, proba, atol=1e-5)
+    np.testing.assert_allclose([classifier.predict_proba([text])[0] for text in BATCH], proba,
+                               atol=1e-5)
 
 
 def test_bert_predictor_encodes_like_the_book(exported, bert) -> None:
