@@ -24,6 +24,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,9 @@ class WordVectors:
                 self.words):
             raise ValueError("words, counts and vectors of WordVectors do not match")
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
-        """Word -> row of :attr:`vectors`."""
+        """Word -> row of :attr:`vectors` (built once)."""
         return {word: i for i, word in enumerate(self.words)}
 
 
