@@ -177,3 +177,26 @@ def test_pick_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     assert pick_device() == torch.device("cpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device() == torch.device("cuda")
+
+
+def test_fit_min_improvement_stops_a_creeping_run_and_keeps_its_best_epoch(monkeypatch):
+    """Scripted validation F1s: after a jump, gains of 0.001 an epoch. Without a minimum gain each
+    one restarts the patience count; with 0.005 the run stops after ``patience`` such epochs,
+    keeping the best (last) of them."""
+    from helpers import training
+
+    script = [0.80, 0.836, 0.837, 0.838, 0.839, 0.840, 0.841, 0.842]
+
+    def scripted(labels, proba):
+        calls.append(1)
+        return {"f1": script[len(calls) - 1], "average_precision": 0.5}
+
+    ids, labels = [[9], [7], [5], [3], [1]], [1, 1, 0, 0, 0]
+    dataset = EncodedDataset(ids, labels)
+    for min_improvement, stop, kept in ((0.0, 8, 8), (0.005, 5, 5)):
+        calls: list[int] = []
+        monkeypatch.setattr(training, "evaluate", scripted)
+        history = fit(BagOfEmbeddings(), make_loader(dataset, 8, True, 0),
+                      make_loader(dataset, 8, False, 0), labels, epochs=8, lr=0.01, patience=3,
+                      min_improvement=min_improvement)
+        assert (len(history.epochs), history.best_epoch) == (stop, kept)

@@ -116,10 +116,11 @@ def plot_valid_f1(runs: Sequence[StudentRun], title: str = "", ax=None):
 
 
 def training_schedule(budget: DistillationBudget) -> dict[str, Any]:
-    """The schedule every chapter-4 run shares: epoch cap, patience, batch size, learning rate,
-    maximum length."""
+    """The schedule every chapter-4 run shares: epoch cap, stopping rule (patience, minimum
+    gain), batch size, learning rate, maximum length."""
     return {"epochs": budget.epochs, "patience": budget.patience,
-            "batch_size": budget.batch_size, "lr": budget.lr, "max_length": budget.max_length}
+            "min_improvement": budget.min_improvement, "batch_size": budget.batch_size,
+            "lr": budget.lr, "max_length": budget.max_length}
 
 
 def navec_settings(budget: DistillationBudget, navec: NavecInputs) -> dict[str, Any]:

@@ -231,6 +231,7 @@ def train_token_model(
     device: str | torch.device | None = None,
     embedding_init: np.ndarray | None = None,
     frozen_embedding_epochs: int = 0,
+    min_improvement: float = 0.0,
     reuse: bool = False,
     **model_kwargs: Any,
 ) -> TokenModelRun:
@@ -244,6 +245,7 @@ def train_token_model(
     :func:`make_token_loaders`). The model is saved with :func:`save_token_model` under
     :func:`token_model_folder` ``(config, name)``.
 
+    ``patience`` and ``min_improvement`` are :func:`helpers.training.fit`'s stopping rule.
     ``embedding_init`` (a ``vocab_size x embedding_dim`` matrix, e.g. pretrained word vectors,
     :mod:`helpers.word_vectors`) replaces the random initial embeddings; they stay fixed for the
     first ``frozen_embedding_epochs`` epochs. With ``reuse``, a model saved under ``name`` by a
@@ -269,6 +271,7 @@ def train_token_model(
             np.ascontiguousarray(embedding_init, dtype=np.float32).tobytes()).hexdigest(),
         network=network, model=model_kwargs, max_length=max_length, batch_size=batch_size,
         lr=lr, epochs=epochs, patience=patience, seed=seed, frozen=frozen_embedding_epochs,
+        min_improvement=min_improvement,
     )
     if reuse:
         reused = _reuse_token_model(folder, key, splits, device)
@@ -284,7 +287,7 @@ def train_token_model(
         model, loaders["train"], loaders["valid"], splits.valid["label"].to_numpy(),
         epochs=epochs, lr=lr, loss_fn=loss_fn, patience=patience, device=device, seed=seed,
         desc=name, frozen=[model.embedding.weight] if frozen_embedding_epochs else (),
-        frozen_epochs=frozen_embedding_epochs,
+        frozen_epochs=frozen_embedding_epochs, min_improvement=min_improvement,
     )
     proba = logits_to_proba(predict_logits(model, loaders["test"]))
     metrics = evaluate(splits.test["label"].to_numpy(), proba)

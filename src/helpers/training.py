@@ -157,12 +157,16 @@ def fit(
     desc: str = "train",
     frozen: Sequence[nn.Parameter] = (),
     frozen_epochs: int = 0,
+    min_improvement: float = 0.0,
 ) -> History:
     """Train with AdamW and a linear schedule; stop early on validation F1; keep the best weights.
 
     ``loss_fn(logits, batch)`` returns the loss; the default is cross-entropy on the labels,
     distillation chapters pass their own. After ``patience`` epochs without a better validation
-    F1 training stops, and the weights of the best epoch are loaded back into ``model``.
+    F1 training stops, and the weights of the best epoch are loaded back into ``model``. With
+    ``min_improvement`` (in F1, e.g. 0.005 for half a point) only a gain of at least that much
+    over the F1 where the count last restarted restarts it, so that gains inside the epoch-to-epoch
+    noise do not keep a flat run going; the best epoch's weights are kept at any gain.
     The parameters in ``frozen`` (e.g. pretrained word vectors) stay fixed during the first
     ``frozen_epochs`` epochs: they get no gradient, so AdamW neither moves nor decays them.
     """
@@ -175,7 +179,7 @@ def fit(
                                           warmup_ratio=warmup_ratio,
                                           total_steps=epochs * len(train_loader))
     history = History()
-    best_f1, best_state, waited = -1.0, None, 0
+    best_f1, best_state, waited, reference = -1.0, None, 0, -1.0
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
@@ -202,12 +206,15 @@ def fit(
         print(f"{desc} epoch {epoch}: loss {total / max(count, 1):.4f}, "
               f"valid F1 {scores['f1']:.4f}, AP {scores['average_precision']:.4f}")
         if scores["f1"] > best_f1:
-            best_f1, waited, history.best_epoch = scores["f1"], 0, epoch
+            best_f1, history.best_epoch = scores["f1"], epoch
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        if scores["f1"] > reference + min_improvement:
+            reference, waited = scores["f1"], 0
         else:
             waited += 1
             if waited >= patience:
-                print(f"{desc}: no better validation F1 for {patience} epochs; stopping.")
+                gain = f" by {min_improvement:g}" if min_improvement else ""
+                print(f"{desc}: validation F1 not better{gain} for {patience} epochs; stopping.")
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
