@@ -101,7 +101,7 @@ class DistillationBudget:
     measured for the main student/twin pair; ``max_length`` cuts every text (its tokens beyond
     are dropped).
     The BiLSTM over navec's word vectors (:mod:`helpers.word_vectors`) has ``navec_size``, keeps
-    the ``navec_extra_words`` most frequent navec words beyond the training words, and is trained
+    navec's ``navec_extra_words`` most frequent words with the training words, and is trained
     with its vectors frozen for each of ``navec_frozen_epochs`` first epochs (0: fine-tuned
     throughout), the choice made on validation F1.
     """

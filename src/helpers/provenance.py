@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -29,6 +30,15 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted(PACKAGE.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def modules_fingerprint(*modules: ModuleType) -> str:
+    """sha256 (first 16 hex digits) of the source of ``modules``: part of the key of an artifact
+    that their code made, so that changed code makes it again instead of reusing it."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from .data import Splits
 from .encoding import choose_max_length, encode_texts, pad_token_id, token_lengths
 from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
-from .provenance import artifact_key, split_fingerprint
+from .provenance import artifact_key, modules_fingerprint, split_fingerprint
 from .training import History, fit, set_seed
 
 SPLIT_NAMES = ("train", "valid", "test")
@@ -271,7 +272,7 @@ def train_token_model(
             np.ascontiguousarray(embedding_init, dtype=np.float32).tobytes()).hexdigest(),
         network=network, model=model_kwargs, max_length=max_length, batch_size=batch_size,
         lr=lr, epochs=epochs, patience=patience, seed=seed, frozen=frozen_embedding_epochs,
-        min_improvement=min_improvement,
+        min_improvement=min_improvement, code=_training_code(),
     )
     if reuse:
         reused = _reuse_token_model(folder, key, splits, device)
@@ -302,6 +303,14 @@ def train_token_model(
     return TokenModelRun(model, history, metrics, proba, history.seconds, folder)
 
 
+def _training_code() -> str:
+    """Fingerprint of the code a token model's training runs: this module, the loop, the
+    batches, the losses and the encoding."""
+    from . import batching, encoding, losses, training
+
+    return modules_fingerprint(sys.modules[__name__], training, batching, losses, encoding)
+
+
 def _set_embeddings(model: nn.Module, matrix: np.ndarray) -> None:
     """Copy ``matrix`` into the model's embedding table, checking its shape."""
     table = model.embedding.weight
@@ -321,6 +330,8 @@ def _reuse_token_model(folder: Path, key: str, splits: Splits,
         return None
     meta = json.loads(config_file.read_text(encoding="utf-8")).get("meta", {})
     if meta.get("key") != key or "history" not in meta:
+        print(f"{folder.parent.name}: the saved run was made from other data, settings or code; "
+              "training it again (its folder is replaced)")
         return None
     model, tokenizer, meta = load_token_model(folder, device or "cpu")
     history = History(epochs=meta["history"], best_epoch=meta["best_epoch"],

@@ -164,7 +164,7 @@ def fit(
     ``loss_fn(logits, batch)`` returns the loss; the default is cross-entropy on the labels,
     distillation chapters pass their own. After ``patience`` epochs without a better validation
     F1 training stops, and the weights of the best epoch are loaded back into ``model``. With
-    ``min_improvement`` (in F1, e.g. 0.005 for half a point) only a gain of at least that much
+    ``min_improvement`` (in F1, e.g. 0.005 for half a point) only a gain of more than that
     over the F1 where the count last restarted restarts it, so that gains inside the epoch-to-epoch
     noise do not keep a flat run going; the best epoch's weights are kept at any gain.
     The parameters in ``frozen`` (e.g. pretrained word vectors) stay fixed during the first
@@ -216,6 +216,8 @@ def fit(
                 gain = f" by {min_improvement:g}" if min_improvement else ""
                 print(f"{desc}: validation F1 not better{gain} for {patience} epochs; stopping.")
                 break
+    for parameter in frozen:  # trainable again, even if training ended inside the frozen epochs
+        parameter.requires_grad_(True)
     if best_state is not None:
         model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start

@@ -12,7 +12,8 @@ The model's vocabulary (:func:`build_word_vocabulary`) is the words of the train
 the most frequent navec words: the latter give a meaning to words the training set never saw,
 which is what pretrained vectors are for, while the embedding table (a deployment cost: every
 row ships with the model) stays a fraction of navec's. Training words navec lacks (crude words
-are rare in news) get a vector of their own, learned from the labels (Kim, 2014).
+are rare in news) get a random vector of their own, learned from the labels (Kim, 2014), when
+they occur at least :data:`MIN_NEW_WORD_COUNT` times; rarer ones become ``[UNK]``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import json
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,14 +36,14 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 from .bpe import PAD_TOKEN, UNK_TOKEN, load_bpe_tokenizer, save_bpe_tokenizer
 from .config import SEED, BookConfig
 from .data import ChecksumError, Splits, download_file, verify_checksum
-from .provenance import artifact_key, texts_fingerprint
+from .provenance import artifact_key, modules_fingerprint, texts_fingerprint
 
 NAVEC_FILE = "navec_news_v1_1B_250K_300d_100q.tar"
 NAVEC_SHA256 = "f07270833d78523edc5781538d67038e95b43975e4a7ae757c693b687f9cbfca"
 NAVEC_URL = f"https://storage.yandexcloud.net/natasha-navec/packs/{NAVEC_FILE}"
 NAVEC_IN_NATASHA = f"natasha/data/emb/{NAVEC_FILE}"  # inside the natasha 1.6.0 wheel
 NAVEC_DIM = 300
-EXTRA_WORDS = 25_000  # most frequent navec words kept beyond the training texts' words
+EXTRA_WORDS = 25_000  # navec's most frequent words, kept with the training texts' navec words
 MIN_NEW_WORD_COUNT = 2  # a training word navec lacks gets its own vector from this many uses
 # Words are runs of letters and digits, with inner hyphens ("что-то"), as navec's vocabulary;
 # everything between them (spaces, punctuation, a dash standing alone) separates words.
@@ -178,8 +180,8 @@ def embedding_matrix(vocabulary: Sequence[str], vectors: WordVectors, seed: int 
                      ) -> np.ndarray:
     """Initial embeddings for :func:`word_tokenizer` ``(vocabulary)``'s ids: zeros for
     ``[PAD]``, navec's unknown-word vector for ``[UNK]``, navec's vector for a word it has, and
-    for a word it lacks a random vector of navec's own spread (normal, per-coordinate standard
-    deviation of navec's vectors)."""
+    for a word it lacks a random vector of navec's own spread (normal, mean 0, the standard
+    deviation of all of navec's coordinates)."""
     index = vectors.index
     matrix = np.zeros((len(vocabulary) + 2, NAVEC_DIM), dtype=np.float32)
     matrix[1] = vectors.unk_vector
@@ -259,7 +261,7 @@ def get_navec_inputs(config: BookConfig, train_texts: Sequence[str],
     folder = config.artifact("navec", "tokenizer.json").parent
     key = artifact_key(texts=texts_fingerprint(train_texts), navec=NAVEC_SHA256,
                        extra_words=extra_words, min_new_count=MIN_NEW_WORD_COUNT, seed=seed,
-                       separators=SEPARATORS)
+                       code=modules_fingerprint(sys.modules[__name__]))
     files = {name: folder / name for name in ("tokenizer.json", "embeddings.npy",
                                               "from_navec.npy", "key.json")}
     if all(path.is_file() for path in files.values()) and json.loads(
