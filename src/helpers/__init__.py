@@ -12,7 +12,7 @@ Every notebook imports its logic from here; each module owns one idea:
 * ``text``: normalisation, lemmatization, stop words; ``baselines``: the classical models.
 * ``bpe``: the BiLSTM's subword tokenizer; ``word_vectors``: navec's pretrained word vectors, a
   word tokenizer and the vocabulary they start from; ``encoding``: texts to token ids for any
-  tokenizer and the
+  tokenizer (and saving a ``tokenizers`` one) and the
   max length; ``batching``: dynamic padding, length buckets, batched prediction; ``training``: the
   shared training loop and optimizer step; ``losses``: every loss of the book.
 * ``token_models``: the networks over BPE or word ids (the article's BiLSTM, a CNN), trained, saved

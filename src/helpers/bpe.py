@@ -10,11 +10,11 @@ single tokens up to the vocabulary size, which suits Russian morphology: "ток
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from .config import BookConfig
+from .encoding import load_tokenizer, save_tokenizer
 from .provenance import artifact_key, texts_fingerprint
 
 PAD_TOKEN = "[PAD]"
@@ -48,19 +48,6 @@ def train_bpe_tokenizer(
     return tokenizer
 
 
-def save_bpe_tokenizer(tokenizer: Tokenizer, path: str | Path) -> Path:
-    """Save to a single ``tokenizer.json`` file (creating its folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(path))
-    return path
-
-
-def load_bpe_tokenizer(path: str | Path) -> Tokenizer:
-    """Load a tokenizer saved by :func:`save_bpe_tokenizer`."""
-    return Tokenizer.from_file(str(path))
-
-
 KEY_FILE = "tokenizer.key"
 
 
@@ -80,8 +67,8 @@ def get_bpe_tokenizer(
     key = artifact_key(texts=texts_fingerprint(train_texts), vocab_size=vocab_size)
     key_file = path.with_name(KEY_FILE)
     if path.is_file() and key_file.is_file() and key_file.read_text().strip() == key:
-        return load_bpe_tokenizer(path)
+        return load_tokenizer(path)
     tokenizer = train_bpe_tokenizer(train_texts, vocab_size=vocab_size)
-    save_bpe_tokenizer(tokenizer, path)
+    save_tokenizer(tokenizer, path)
     key_file.write_text(key + "\n", encoding="utf-8")
     return tokenizer

@@ -10,6 +10,7 @@ per batch, :mod:`helpers.batching`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -22,6 +23,20 @@ MAX_LENGTH_CAP = 512  # BERT's position embeddings (rubert-tiny's) stop at 512
 
 def _is_tokenizers(tokenizer: Any) -> bool:
     return isinstance(tokenizer, Tokenizer)
+
+
+def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> Path:
+    """Save a ``tokenizers`` tokenizer (BPE or words) to a single ``tokenizer.json`` file,
+    creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path))
+    return path
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load a tokenizer saved by :func:`save_tokenizer`."""
+    return Tokenizer.from_file(str(path))
 
 
 def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int | None) -> list[list[int]]:

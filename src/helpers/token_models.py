@@ -25,11 +25,17 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import DataLoader
 
 from .batching import EncodedDataset, logits_to_proba, make_loader, predict_logits
-from .bpe import load_bpe_tokenizer, save_bpe_tokenizer
 from .budgets import bilstm_epochs
 from .config import SEED, BookConfig, get_config
 from .data import Splits
-from .encoding import choose_max_length, encode_texts, pad_token_id, token_lengths
+from .encoding import (
+    choose_max_length,
+    encode_texts,
+    load_tokenizer,
+    pad_token_id,
+    save_tokenizer,
+    token_lengths,
+)
 from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
 from .provenance import artifact_key, modules_fingerprint, split_fingerprint
@@ -136,7 +142,7 @@ def save_token_model(
     config = {"network": network, "architecture": model.hparams, "meta": meta}
     (folder / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=1),
                                         encoding="utf-8")
-    save_bpe_tokenizer(tokenizer, folder / "tokenizer.json")
+    save_tokenizer(tokenizer, folder / "tokenizer.json")
     return folder
 
 
@@ -150,7 +156,7 @@ def load_token_model(
     state = torch.load(folder / "model.pt", map_location=device, weights_only=True)
     model.load_state_dict(state)
     model.to(device).eval()
-    return model, load_bpe_tokenizer(folder / "tokenizer.json"), config["meta"]
+    return model, load_tokenizer(folder / "tokenizer.json"), config["meta"]
 
 
 def _split_extras(

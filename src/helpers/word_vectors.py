@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
-from .bpe import PAD_TOKEN, UNK_TOKEN, load_bpe_tokenizer, save_bpe_tokenizer
+from .bpe import PAD_TOKEN, UNK_TOKEN
 from .config import SEED, BookConfig
 from .data import ChecksumError, Splits, download_file, verify_checksum
+from .encoding import load_tokenizer, save_tokenizer
 from .provenance import artifact_key, modules_fingerprint, texts_fingerprint
 
 NAVEC_FILE = "navec_news_v1_1B_250K_300d_100q.tar"
@@ -266,13 +267,13 @@ def get_navec_inputs(config: BookConfig, train_texts: Sequence[str],
                                               "from_navec.npy", "key.json")}
     if all(path.is_file() for path in files.values()) and json.loads(
             files["key.json"].read_text())["key"] == key:
-        return NavecInputs(load_bpe_tokenizer(files["tokenizer.json"]),
+        return NavecInputs(load_tokenizer(files["tokenizer.json"]),
                            np.load(files["embeddings.npy"]), np.load(files["from_navec.npy"]))
     vectors = load_navec(locate_navec(config))
     vocabulary, from_navec = build_word_vocabulary(train_texts, vectors, extra_words)
     inputs = NavecInputs(word_tokenizer(vocabulary), embedding_matrix(vocabulary, vectors, seed),
                          from_navec)
-    save_bpe_tokenizer(inputs.tokenizer, files["tokenizer.json"])
+    save_tokenizer(inputs.tokenizer, files["tokenizer.json"])
     np.save(files["embeddings.npy"], inputs.embeddings)
     np.save(files["from_navec.npy"], inputs.from_navec)
     files["key.json"].write_text(json.dumps({
