@@ -6,16 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import encoding
 from helpers.bpe import get_bpe_tokenizer, train_bpe_tokenizer
 from helpers.config import get_config
-from helpers.encoding import (
-    choose_max_length,
-    encode_texts,
-    load_tokenizer,
-    pad_token_id,
-    save_tokenizer,
-    token_lengths,
-)
+from helpers.encoding import choose_max_length, encode_texts, pad_token_id, token_lengths
 
 CORPUS = [
     "Привет, как дела? Всё хорошо, спасибо!",
@@ -77,8 +71,8 @@ def test_encode_texts_truncates(tokenizer):
 
 
 def test_save_load_gives_identical_ids(tokenizer, tmp_path):
-    path = save_tokenizer(tokenizer, tmp_path / "sub" / "tokenizer.json")
-    loaded = load_tokenizer(path)
+    path = encoding.save_tokenizer(tokenizer, tmp_path / "sub" / "tokenizer.json")
+    loaded = encoding.load_tokenizer(path)
     texts = CORPUS[:8] + ["новое 😀 слово"]
     assert encode_texts(loaded, texts, 64) == encode_texts(tokenizer, texts, 64)
     assert loaded.get_vocab() == tokenizer.get_vocab()
