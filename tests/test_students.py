@@ -14,7 +14,8 @@ from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 from helpers import benchmark, budgets, losses, pretraining, pruning, students
 from helpers.classifiers import load_transformers_classifier
 from helpers.data import Splits
-from helpers.pretraining_history import Plateau, PretrainHistory
+from helpers.pretraining_history import PretrainHistory
+from helpers.training import Plateau
 
 # Invented sentences: frequent words repeat, "синхрофазотрон" appears once.
 FREQUENT = "Кошка спит на диване и мурлычет"
@@ -321,7 +322,7 @@ def test_classifier_head_trains_saves_and_reloads(vocab, teacher, tmp_path):
 
 def test_plateau_keeps_the_best_weights_and_stops_after_patience_small_gains():
     model = torch.nn.Linear(1, 1)
-    plateau = Plateau(patience=3, min_improvement=0.01)
+    plateau = Plateau(patience=3, min_improvement=0.01, higher_is_better=False, relative=True)
     stops = []
     for step, loss in enumerate([10.0, 9.0, 8.95, 8.94, 8.93, 8.0]):
         with torch.no_grad():

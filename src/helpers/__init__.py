@@ -14,7 +14,8 @@ Every notebook imports its logic from here; each module owns one idea:
   word tokenizer and the vocabulary they start from; ``encoding``: texts to token ids for any
   tokenizer (and saving a ``tokenizers`` one) and the
   max length; ``batching``: dynamic padding, length buckets, batched prediction; ``training``: the
-  shared training loop and optimizer step; ``losses``: every loss of the book.
+  shared training loop, its early stopping (``Plateau``) and optimizer step; ``losses``: every
+  loss of the book.
 * ``token_models``: the networks over BPE or word ids (the article's BiLSTM, a CNN), trained, saved
   and loaded alike; ``article_bugs``: the source article's mistakes, demonstrated.
 * ``checkpoints``: loading Hugging Face models with helpful errors; ``standin``: the offline
@@ -23,7 +24,7 @@ Every notebook imports its logic from here; each module owns one idea:
   augmentation.
 * ``pruning``, ``students``, ``pretraining`` and ``pretraining_history``: BERT -> tiny BERT
   (vocabulary pruning, building students from the teacher, MLM pretraining with the teacher's
-  losses, its curves and the validation plateau that ends it).
+  losses, and its curves).
 * ``classifiers``: every saved model as one text classifier; ``embeddings``: logistic regression on
   frozen [CLS] vectors; ``comparison``: what chapter 6 computes; ``pipeline``: the whole chain
   on your own CSV.

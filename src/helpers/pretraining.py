@@ -26,9 +26,9 @@ from .budgets import StudentBudget
 from .config import SEED
 from .encoding import encode_texts
 from .losses import IGNORE, cls_embedding_loss, hidden_cosine_loss, soft_target_kl
-from .pretraining_history import Plateau, PretrainHistory
+from .pretraining_history import PretrainHistory
 from .pruning import PrunedVocab
-from .training import make_optimizer, optimizer_step, pick_device, set_seed
+from .training import Plateau, make_optimizer, optimizer_step, pick_device, set_seed
 
 
 def mask_tokens(input_ids: torch.Tensor, special_ids: torch.Tensor, mask_id: int,
@@ -276,10 +276,16 @@ def pretrain_student(
     sums: dict[str, float] = {}
     count = 0
     start = time.perf_counter()
-    plateau = Plateau(patience, min_improvement)
+    plateau = Plateau(patience, min_improvement, higher_is_better=False, relative=True)
+
+    def measure(step: int) -> bool:
+        """The validation MLM loss at ``step``, recorded; True when pretraining should stop."""
+        loss = validation_mlm_loss(student, valid, vocab, mlm_probability)
+        history.valid.append({"step": step, "valid_mlm": loss})
+        return plateau.update(step, loss, student)
+
     if valid is not None:
-        plateau.update(0, validation_mlm_loss(student, valid, vocab, mlm_probability), student)
-    history.valid = plateau.measurements
+        measure(0)
     batches = _cycle(loader)
     bar = tqdm(range(1, steps + 1), desc=recipe.name, leave=False, mininterval=5)
     for step in bar:
@@ -303,10 +309,8 @@ def pretrain_student(
             bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
             sums, count = {}, 0
         history.steps_run = step
-        if valid is not None and (step % eval_every == 0 or step == steps):
-            loss = validation_mlm_loss(student, valid, vocab, mlm_probability)
-            if plateau.update(step, loss, student):
-                break
+        if valid is not None and (step % eval_every == 0 or step == steps) and measure(step):
+            break
     bar.close()
     history.best_step = plateau.restore(student) if valid is not None else history.steps_run
     history.seconds = time.perf_counter() - start

@@ -1,15 +1,14 @@
-"""The record of a pretraining run, and the plateau that ends it.
+"""The record of a pretraining run and its curves.
 
 :class:`PretrainHistory` holds the training losses of :func:`helpers.pretraining.pretrain_student`
-every few steps and its validation MLM loss every ``eval_every`` steps; :class:`Plateau` decides
-when that validation loss has stopped improving (the pretraining counterpart of the early stopping
-of :func:`helpers.training.fit`) and keeps the best weights; :func:`plot_valid_mlm` draws several
-runs' validation curves on one figure, a student beside its twin.
+every few steps and its validation MLM loss every ``eval_every`` steps (which
+:class:`helpers.training.Plateau`, the early stopping :func:`helpers.training.fit` uses too,
+watches); :func:`plot_valid_mlm` draws several runs' validation curves on one figure, a student
+beside its twin.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,32 +61,3 @@ def plot_valid_mlm(histories: dict[str, PretrainHistory], title: str = "", ax=No
                        {label: h.best_step for label, h in histories.items()},
                        xlabel="pretraining step", ylabel="validation MLM loss", title=title,
                        ax=ax)
-
-
-class Plateau:
-    """Validation MLM losses so far, the best one's weights, and whether to stop: the best
-    weights are kept at any improvement; the patience counter restarts only at an improvement of
-    ``min_improvement`` over the loss where it last restarted."""
-
-    def __init__(self, patience: int | None, min_improvement: float) -> None:
-        self.patience, self.min_improvement = patience, min_improvement
-        self.measurements: list[dict[str, float]] = []
-        self.best_loss = self.reference = float("inf")
-        self.best_step, self.best_state, self.waited = 0, None, 0
-
-    def update(self, step: int, loss: float, student: nn.Module) -> bool:
-        """Record ``loss`` at ``step``; True when pretraining should stop."""
-        self.measurements.append({"step": step, "valid_mlm": loss})
-        if loss < self.best_loss:
-            self.best_loss, self.best_step = loss, step
-            self.best_state = copy.deepcopy(student.state_dict())
-        if loss < self.reference * (1 - self.min_improvement):
-            self.reference, self.waited = loss, 0
-            return False
-        self.waited += 1
-        return self.patience is not None and self.waited >= self.patience
-
-    def restore(self, student: nn.Module) -> int:
-        """Load the best weights back into ``student``; the step they are from."""
-        student.load_state_dict(self.best_state)
-        return self.best_step

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import DataLoader
 
-from .batching import EncodedDataset, logits_to_proba, make_loader, predict_logits
+from .batching import EncodedDataset, logits_to_proba, make_loader, predict_logits, text_logits
 from .budgets import bilstm_epochs
 from .config import SEED, BookConfig, get_config
 from .data import Splits
@@ -342,10 +342,8 @@ def _reuse_token_model(folder: Path, key: str, splits: Splits,
     model, tokenizer, meta = load_token_model(folder, device or "cpu")
     history = History(epochs=meta["history"], best_epoch=meta["best_epoch"],
                       seconds=meta["train_seconds"])
-    ids = encode_texts(tokenizer, splits.test["text"].tolist(), meta["max_length"])
-    loader = make_loader(EncodedDataset(ids, splits.test["label"].to_numpy()),
-                         meta["batch_size"], shuffle=False, pad_id=pad_token_id(tokenizer))
-    proba = logits_to_proba(predict_logits(model, loader))
+    proba = logits_to_proba(text_logits(model, tokenizer, splits.test["text"], meta["max_length"],
+                                        meta["batch_size"]))
     metrics = evaluate(splits.test["label"].to_numpy(), proba)
     print(f"{meta['name']}: reused the saved run (same data, tokenizer, settings and seed), "
           f"kept epoch {history.best_epoch}, test F1 {metrics['f1']:.4f}")

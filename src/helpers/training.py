@@ -10,7 +10,6 @@ the best epoch's weights (a copy, not an alias of the model that goes on trainin
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -139,6 +138,53 @@ def plot_histories(histories: Mapping[str, History], title: str = "", ax=None):
                        xlabel="epoch", ylabel="validation F1 (toxic)", title=title, ax=ax)
 
 
+class Plateau:
+    """Early stopping on a validation figure measured again and again (every epoch in
+    :func:`fit`, every few steps in :func:`helpers.pretraining.pretrain_student`).
+
+    The weights of the best measurement are kept (a CPU copy) at any improvement; the patience
+    count restarts only at a gain of more than ``min_improvement`` over the value where it last
+    restarted (``relative``: as a share of that value), so that gains inside the noise do not keep
+    a flat run going; after ``patience`` measurements without one (``None``: never) it says stop.
+    """
+
+    def __init__(self, patience: int | None, min_improvement: float = 0.0,
+                 higher_is_better: bool = True, relative: bool = False) -> None:
+        self.patience, self.min_improvement = patience, min_improvement
+        self.higher_is_better, self.relative = higher_is_better, relative
+        self.best: float | None = None
+        self.reference: float | None = None
+        self.best_at, self.waited = 0, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _beats(self, value: float, bar: float) -> bool:
+        return value > bar if self.higher_is_better else value < bar
+
+    def _restart_bar(self) -> float:
+        """The value a measurement must beat to restart the patience count."""
+        sign = 1 if self.higher_is_better else -1
+        if self.relative:
+            return self.reference * (1 + sign * self.min_improvement)
+        return self.reference + sign * self.min_improvement
+
+    def update(self, at: int, value: float, model: nn.Module) -> bool:
+        """Record ``value``, measured at epoch or step ``at``; True when training should stop."""
+        if self.best is None or self._beats(value, self.best):
+            self.best, self.best_at = value, at
+            self.best_state = {k: v.detach().to("cpu", copy=True)
+                               for k, v in model.state_dict().items()}
+        if self.reference is None or self._beats(value, self._restart_bar()):
+            self.reference, self.waited = value, 0
+            return False
+        self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+    def restore(self, model: nn.Module) -> int:
+        """Load the best weights back into ``model``; the epoch or step they are from."""
+        model.load_state_dict(self.best_state)
+        return self.best_at
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -179,7 +225,7 @@ def fit(
                                           warmup_ratio=warmup_ratio,
                                           total_steps=epochs * len(train_loader))
     history = History()
-    best_f1, best_state, waited, reference = -1.0, None, 0, -1.0
+    stopping = Plateau(patience, min_improvement)
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
@@ -205,22 +251,15 @@ def fit(
         })
         print(f"{desc} epoch {epoch}: loss {total / max(count, 1):.4f}, "
               f"valid F1 {scores['f1']:.4f}, AP {scores['average_precision']:.4f}")
-        if scores["f1"] > best_f1:
-            best_f1, history.best_epoch = scores["f1"], epoch
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        if scores["f1"] > reference + min_improvement:
-            reference, waited = scores["f1"], 0
-        else:
-            waited += 1
-            if waited >= patience:
-                gain = f" by {min_improvement:g}" if min_improvement else ""
-                print(f"{desc}: validation F1 not better{gain} for {patience} epochs; stopping.")
-                break
+        if stopping.update(epoch, scores["f1"], model):
+            gain = f" by {min_improvement:g}" if min_improvement else ""
+            print(f"{desc}: validation F1 not better{gain} for {patience} epochs; stopping.")
+            break
     for parameter in frozen:  # trainable again, even if training ended inside the frozen epochs
         parameter.requires_grad_(True)
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if stopping.best_state is not None:
+        history.best_epoch = stopping.restore(model)
     history.seconds = time.perf_counter() - start
-    print(f"{desc}: kept epoch {history.best_epoch} (valid F1 {best_f1:.4f}), "
+    print(f"{desc}: kept epoch {history.best_epoch} (valid F1 {history.best_valid_f1:.4f}), "
           f"{history.seconds:.0f} s")
     return history

@@ -19,7 +19,6 @@ they occur at least :data:`MIN_NEW_WORD_COUNT` times; rarer ones become ``[UNK]`
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import json
 import sys
@@ -276,7 +275,5 @@ def get_navec_inputs(config: BookConfig, train_texts: Sequence[str],
     save_tokenizer(inputs.tokenizer, files["tokenizer.json"])
     np.save(files["embeddings.npy"], inputs.embeddings)
     np.save(files["from_navec.npy"], inputs.from_navec)
-    files["key.json"].write_text(json.dumps({
-        "key": key, "embeddings_sha256": hashlib.sha256(inputs.embeddings.tobytes()).hexdigest(),
-    }), encoding="utf-8")
+    files["key.json"].write_text(json.dumps({"key": key}), encoding="utf-8")
     return inputs
