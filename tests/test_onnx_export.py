@@ -18,7 +18,13 @@ from toy import TEXTS, tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 from helpers.batching import CPU, text_logits
 from helpers.classifiers import load_token_classifier, load_transformers_classifier
 from helpers.deployment import export_is_current
-from helpers.onnx_export import ExportableBiLSTM, check_export, export_onnx, export_saved_model
+from helpers.onnx_export import (
+    ExportableBiLSTM,
+    LogitsOnly,
+    check_export,
+    export_onnx,
+    export_saved_model,
+)
 from helpers.predict import MODEL_FILES, SETTINGS_FILE, TOKENIZER_FILE, load_predictor
 from helpers.quantization import quantize_int8
 
@@ -45,6 +51,26 @@ def exported(tmp_path_factory: pytest.TempPathFactory, bilstm, bert) -> dict[str
         folders[name] = export_onnx(classifier, tmp_path_factory.mktemp("onnx") / name)
         quantize_int8(folders[name])
     return folders
+
+
+def test_logits_only_hands_bert_its_ids_and_mask_with_the_same_logits(bert) -> None:
+    """The export wrapper builds positions, token types and the additive mask itself: a padded
+    batch gives the logits the model computes from its own, and padding still has no weight."""
+    torch.manual_seed(0)
+    model = bert.model.eval()
+    ids = torch.randint(5, model.config.vocab_size, (4, 8))
+    mask = torch.zeros_like(ids)
+    for row, length in enumerate([8, 1, 3, 6]):
+        mask[row, :length] = 1
+    changed = ids.clone()
+    changed[mask == 0] = 7  # other tokens under the padding: the logits must not move
+    wrapper = LogitsOnly(model)
+    assert wrapper.takes_positions and wrapper.takes_token_types
+    with torch.inference_mode():
+        expected = model(input_ids=ids, attention_mask=mask).logits
+        got, got_changed = wrapper(ids, mask), wrapper(changed, mask)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got_changed.numpy(), expected.numpy(), atol=1e-5)
 
 
 def test_exportable_bilstm_gives_the_packed_logits(bilstm) -> None:

@@ -68,7 +68,7 @@ LISTINGS = {
            "def mask_tokens(", "def pretraining_losses(", "def cls_embedding_loss(",
            "loss = sum(weights[name] * value", "def copy_layers_from_teacher(",
            "def hidden_cosine_loss("),
-    "06": ("torch.onnx.export(", "def quantize_int8("),
+    "06": ("torch.onnx.export(", "def quantize_int8(", "torch.finfo(torch.float32).min"),
 }
 # Chapter -> the diagram (in book/figures/, drawn by helpers.diagrams) its page shows.
 DIAGRAMS = {"03": "teacher_finetuning.png", "04": "logit_distillation.png",

@@ -14,15 +14,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .batching import CPU, text_logits
-from .benchmark import measure_speed
+from .benchmark import measure_latency, measure_speed
 from .classifiers import load_classifier
 from .config import BookConfig, get_config, slug
 from .evaluation import evaluate
 from .onnx_export import compare_logits, export_onnx, exporter_fingerprint
-from .predict import MODEL_FILES, ModelFolderError, load_predictor, read_settings, softmax_toxic
+from .predict import (
+    DISABLED_FUSIONS,
+    MODEL_FILES,
+    ModelFolderError,
+    load_predictor,
+    read_settings,
+    softmax_toxic,
+)
 from .quantization import quantize_int8
 from .results import field_value
 
@@ -134,3 +142,41 @@ def deployment_gains(table: pd.DataFrame) -> pd.DataFrame:
             "x faster than eager teacher": teacher_ms / row["latency_ms"],
         }
     return pd.DataFrame.from_dict(rows, orient="index").sort_values("latency_ms")
+
+
+def fusion_effect(folder: str | Path, texts: Sequence[str], threads: int = 1,
+                  precision: str | None = None, rounds: int = 3) -> dict[str, float]:
+    """Batch-1 latency of one exported model with all of ONNX Runtime's graph optimizations and
+    with :data:`helpers.predict.DISABLED_FUSIONS` turned off, on this machine.
+
+    The two sessions are timed in alternation (``rounds`` passes over ``texts`` each, the median
+    of the passes kept), so that a change of the machine's speed during the measurement affects
+    both alike. ``max |dlogit|``: the largest logit difference between the two; a fusion changes
+    rounding only (in an int8 model, also which integers the activations round to).
+    """
+    without = "without " + ", ".join(DISABLED_FUSIONS)
+    predictors = {"all optimizations": load_predictor(folder, precision, threads=threads,
+                                                      disabled_fusions=()),
+                  without: load_predictor(folder, precision, threads=threads)}
+    times: dict[str, list[float]] = {name: [] for name in predictors}
+    for _ in range(rounds):
+        for name, predictor in predictors.items():
+            times[name].append(measure_latency(predictor.predict_proba, texts,
+                                               threads=threads)["latency_ms"])
+    fused, unfused = (float(np.median(times[name])) for name in predictors)
+    logits = [predictor.logits(list(texts)) for predictor in predictors.values()]
+    return {"all optimizations ms": fused, f"{without} ms": unfused, "x faster": fused / unfused,
+            "max |dlogit|": float(np.abs(logits[0] - logits[1]).max())}
+
+
+def fusion_table(config: BookConfig | None, results: pd.DataFrame, texts: Sequence[str],
+                 threads: int = 1, precision: str = "int8") -> pd.DataFrame:
+    """:func:`fusion_effect` for every transformers model of ``results`` already exported by
+    :func:`deploy_models`, one row per model."""
+    config = config or get_config()
+    rows = {}
+    for model in results.loc[results["kind"] == "transformers", "model"].astype(str):
+        folder = onnx_folder(config, model)
+        if (folder / MODEL_FILES[precision]).is_file():
+            rows[model] = fusion_effect(folder, texts, threads=threads, precision=precision)
+    return pd.DataFrame.from_dict(rows, orient="index")
