@@ -17,7 +17,7 @@ from toy import TEXTS, tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 
 from helpers.batching import CPU, text_logits
 from helpers.classifiers import load_token_classifier, load_transformers_classifier
-from helpers.deployment import export_is_current
+from helpers.deployment import export_is_current, fusion_effect
 from helpers.onnx_export import (
     ExportableBiLSTM,
     LogitsOnly,
@@ -25,7 +25,13 @@ from helpers.onnx_export import (
     export_onnx,
     export_saved_model,
 )
-from helpers.predict import MODEL_FILES, SETTINGS_FILE, TOKENIZER_FILE, load_predictor
+from helpers.predict import (
+    DISABLED_FUSIONS,
+    MODEL_FILES,
+    SETTINGS_FILE,
+    TOKENIZER_FILE,
+    load_predictor,
+)
 from helpers.quantization import quantize_int8
 
 BATCH = toy_corpus(40)["text"].tolist() + TEXTS
@@ -131,6 +137,27 @@ def test_predictor_probabilities_match_pytorch(exported, bilstm, bert, kind) -> 
     np.testing.assert_allclose(one_by_one, proba, atol=1e-5)
     np.testing.assert_allclose([classifier.predict_proba([text])[0] for text in BATCH], proba,
                                atol=1e-5)
+
+
+def test_disabled_fusion_leaves_the_graph_onnx_runtime_runs_and_keeps_the_logits(
+        exported, tmp_path: Path) -> None:
+    """ONNX Runtime ignores an unknown optimizer name without a word: check that the names in
+    DISABLED_FUSIONS do remove SkipLayerNormalization from the int8 graph it runs (the fusion
+    applies there), and that serving without it moves the logits by rounding only."""
+    import onnxruntime as ort
+
+    def optimized_ops(disabled: tuple[str, ...]) -> set[str]:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / f"optimized{len(disabled)}.onnx")
+        ort.InferenceSession(str(exported["bert"] / MODEL_FILES["int8"]), options,
+                             providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
+        return {node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node}
+
+    assert "SkipLayerNormalization" in optimized_ops(())
+    assert "SkipLayerNormalization" not in optimized_ops(DISABLED_FUSIONS)
+    effect = fusion_effect(exported["bert"], BATCH, precision="int8", rounds=1)
+    assert effect["max |dlogit|"] < 0.01
+    assert all(value > 0 for name, value in effect.items() if name.endswith(" ms"))
 
 
 def test_bert_predictor_encodes_like_the_book(exported, bert) -> None:
