@@ -233,6 +233,19 @@ def test_comparison_chapter_shows_the_table_and_the_tradeoff_plot(browser, serve
         assert column in text, f"{page}: the comparison table has no {column!r} column"
 
 
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_printed_lines_wrap_inside_the_column(browser, server: str, page: str) -> None:
+    """A chapter's printed lines (every chapter prints its data line, wider than the column)
+    wrap instead of scrolling sideways (_static/outputs.css)."""
+    open_page(browser, server, page)
+    widths = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.cell_output div.output.stream pre'))"
+        ".map(pre => [pre.scrollWidth, pre.clientWidth]);")
+    assert widths, f"{page}: no printed output found"
+    wide = [pair for pair in widths if pair[0] > pair[1] + 1]
+    assert not wide, f"{page}: {len(wide)} printed outputs scroll sideways: {wide[:3]}"
+
+
 def texts_on(browser, server: str, page: str, selector: str) -> list[str]:
     """The text of every element of ``page`` that ``selector`` selects."""
     open_page(browser, server, page)
