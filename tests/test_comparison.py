@@ -55,8 +55,9 @@ def test_compare_models_measures_loadable_rows_and_lists_the_rest(tmp_path: Path
     notice = standin_notice(table.reset_index())
     assert "STAND-IN" in notice and "teacher" in notice and "BiLSTM" not in notice.split(":")[-1]
     assert standin_notice(table.reset_index().iloc[:1]) == ""
-    axes = plot_tradeoffs(table)
-    front = pareto_front(table["f1"], table["latency_ms"])
+    axes = plot_tradeoffs(table)  # ranked on the validation F1, as every choice of the book
+    front = pareto_front(table["valid_f1"], table["latency_ms"])
+    assert axes[0].get_ylabel() == "F1 (toxic), validation"
     assert axes[0].get_xscale() == "log" and len(axes[0].texts) == front.sum() + 1
     listed = axes[0].texts[-1].get_text()  # the Pareto front's names, under the panel
     assert all((str(m) in listed) == on for m, on in zip(table.index, front, strict=True))

@@ -210,8 +210,12 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
 MARKERS = {SKLEARN: "D", PYTORCH: "o", "ONNX fp32": "s", "ONNX int8": "^"}
 
 
-def plot_tradeoffs(table: pd.DataFrame, axes=None):
+def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1"):
     """F1 (toxic) against latency and against size on disk (log scales), one point per model.
+
+    ``score``: the F1 column plotted and ranked, the validation F1 by default, since the front
+    is what a reader chooses from and every choice in the book is made on validation
+    (``"f1"``: the test F1).
 
     The marker says how the model is served (``variant``); hollow points depend on a stand-in
     teacher. Only the models on each panel's Pareto front (:func:`pareto_front`, joined by a
@@ -228,22 +232,22 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None):
             if rows.empty:
                 continue
             standin = rows["standin"].fillna(False).astype(bool).to_numpy()
-            ax.scatter(rows[column], rows["f1"], s=45, marker=marker, label=variant,
+            ax.scatter(rows[column], rows[score], s=45, marker=marker, label=variant,
                        facecolors=["none" if s else f"C{i}" for s in standin],
                        edgecolors=f"C{i}")
-        front = table[pareto_front(table["f1"], table[column])].sort_values(column)
-        ax.step(front[column], front["f1"], where="post", color="grey", linestyle="--",
+        front = table[pareto_front(table[score], table[column])].sort_values(column)
+        ax.step(front[column], front[score], where="post", color="grey", linestyle="--",
                 linewidth=1, label="Pareto front")
         # Numbers at the points, names in a list under the panel: no two labels can overlap.
         for k, (_, row) in enumerate(front.iterrows(), start=1):
-            ax.annotate(str(k), (row[column], row["f1"]), fontsize=8, fontweight="bold",
+            ax.annotate(str(k), (row[column], row[score]), fontsize=8, fontweight="bold",
                         xytext=(4, 4 + 8 * (k % 2)), textcoords="offset points")
         ax.text(0, -0.14, "Pareto front:\n" + "\n".join(
                 f"{k}. {model}" for k, model in enumerate(front.index, start=1)),
                 transform=ax.transAxes, va="top", fontsize=8)
         ax.set_xscale("log")
         ax.set_xlabel(label)
-        ax.set_ylabel("F1 (toxic), test")
+        ax.set_ylabel("F1 (toxic), " + ("validation" if score == "valid_f1" else "test"))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
     return axes

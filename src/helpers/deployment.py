@@ -7,10 +7,17 @@ on the test split (:func:`helpers.onnx_export.compare_logits`) and measures them
 :mod:`helpers.predict` exactly as :func:`helpers.comparison.compare_models` measures PyTorch
 models, so that their rows join the same table. A folder newer than the model it was exported from
 written by the same export code is reused, so re-running the chapter does not export again.
+
+Where a small BERT's batch-1 time goes, measured on the machine at hand: :func:`wrapper_effect`
+exports one BERT with and without :class:`helpers.onnx_export.LogitsOnly`'s ready-made inputs,
+:func:`fusion_table` serves every exported BERT with and without
+:data:`helpers.predict.DISABLED_FUSIONS`; both time their two sessions with
+:func:`alternating_latency`.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +26,7 @@ import pandas as pd
 
 from .batching import CPU, text_logits
 from .benchmark import measure_latency, measure_speed
-from .classifiers import load_classifier
+from .classifiers import NeuralTextClassifier, load_classifier
 from .config import BookConfig, get_config, slug
 from .evaluation import evaluate
 from .onnx_export import compare_logits, export_onnx, exporter_fingerprint
@@ -27,6 +34,7 @@ from .predict import (
     DISABLED_FUSIONS,
     MODEL_FILES,
     ModelFolderError,
+    Predictor,
     load_predictor,
     read_settings,
     softmax_toxic,
@@ -144,30 +152,85 @@ def deployment_gains(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").sort_values("latency_ms")
 
 
-def fusion_effect(folder: str | Path, texts: Sequence[str], threads: int = 1,
-                  precision: str | None = None, rounds: int = 3) -> dict[str, float]:
-    """Batch-1 latency of one exported model with all of ONNX Runtime's graph optimizations and
-    with :data:`helpers.predict.DISABLED_FUSIONS` turned off, on this machine.
+def alternating_latency(predictors: dict[str, Predictor], texts: Sequence[str],
+                        threads: int = 1, rounds: int = 3) -> dict[str, float]:
+    """Batch-1 latency (ms, median of ``rounds`` passes over ``texts``) of several predictors,
+    timed in alternation so that a change of the machine's speed affects them alike.
 
-    The two sessions are timed in alternation (``rounds`` passes over ``texts`` each, the median
-    of the passes kept), so that a change of the machine's speed during the measurement affects
-    both alike. ``max |dlogit|``: the largest logit difference between the two; a fusion changes
-    rounding only (in an int8 model, also which integers the activations round to).
+    Alternating sessions evict each other's data from the CPU caches, so the absolute times run
+    higher than those of one model measured alone (:func:`deploy_models`); their ratios are what
+    such a comparison measures.
     """
-    without = "without " + ", ".join(DISABLED_FUSIONS)
-    predictors = {"all optimizations": load_predictor(folder, precision, threads=threads,
-                                                      disabled_fusions=()),
-                  without: load_predictor(folder, precision, threads=threads)}
     times: dict[str, list[float]] = {name: [] for name in predictors}
     for _ in range(rounds):
         for name, predictor in predictors.items():
             times[name].append(measure_latency(predictor.predict_proba, texts,
                                                threads=threads)["latency_ms"])
-    fused, unfused = (float(np.median(times[name])) for name in predictors)
-    logits = [predictor.logits(list(texts)) for predictor in predictors.values()]
-    return {"all optimizations ms": fused, f"{without} ms": unfused, "x faster": fused / unfused,
-            "max |dlogit|": float(np.abs(logits[0] - logits[1]).max())}
+    return {name: float(np.median(ms)) for name, ms in times.items()}
 
+
+def graph_size(path: str | Path, disabled_fusions: Sequence[str] = DISABLED_FUSIONS
+               ) -> dict[str, int]:
+    """Nodes of an ONNX file, and the kernels ONNX Runtime runs per call once its graph
+    optimizations have rewritten it (one per node of the optimized graph), with the
+    predictor's settings."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as scratch:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(Path(scratch) / "optimized.onnx")
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=list(disabled_fusions))
+        kernels = len(onnx.load(options.optimized_model_filepath).graph.node)
+    return {"nodes": len(onnx.load(str(path)).graph.node), "kernels per call": kernels}
+
+
+def wrapper_effect(classifier: NeuralTextClassifier, texts: Sequence[str], threads: int = 1,
+                   rounds: int = 3) -> pd.DataFrame:
+    """A BERT exported twice, with transformers deriving its positions, token types and mask from
+    the input's shape, and with :class:`helpers.onnx_export.LogitsOnly` handing them in: per
+    export, the int8 graph's :func:`graph_size`, its batch-1 latency (:func:`alternating_latency`)
+    and the largest float32 logit difference from the PyTorch model on ``texts``."""
+    texts = list(texts)
+    reference = text_logits(classifier.model, classifier.tokenizer, texts,
+                            classifier.max_length, classifier.batch_size, CPU)
+    exports = {"derived by transformers": False, "handed in (LogitsOnly)": True}
+    with tempfile.TemporaryDirectory() as scratch:
+        rows, predictors = {}, {}
+        for name, prepared in exports.items():
+            folder = export_onnx(classifier, Path(scratch) / str(prepared), prepared)
+            quantize_int8(folder)
+            fp32 = load_predictor(folder, "fp32", threads=0).logits(texts)
+            rows[name] = {**graph_size(folder / MODEL_FILES["int8"]),
+                          "fp32 max |dlogit| vs PyTorch": float(np.abs(fp32 - reference).max())}
+            predictors[name] = load_predictor(folder, "int8", threads=threads)
+        latency = alternating_latency(predictors, texts, threads=threads, rounds=rounds)
+    for name in rows:
+        rows[name]["int8 latency_ms"] = latency[name]
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def fusion_effect(folder: str | Path, texts: Sequence[str], threads: int = 1,
+                  precision: str | None = None, rounds: int = 3) -> dict[str, float]:
+    """Batch-1 latency of one exported model with all of ONNX Runtime's graph optimizations and
+    with :data:`helpers.predict.DISABLED_FUSIONS` turned off, on this machine
+    (:func:`alternating_latency`), how many times faster the second is, and the largest
+    difference between the two sessions' logits: a fusion changes rounding only (in an int8
+    model, also which integers the activations round to).
+    """
+    without = "without " + ", ".join(DISABLED_FUSIONS)
+    predictors = {"all optimizations": load_predictor(folder, precision, threads=threads,
+                                                      disabled_fusions=()),
+                  without: load_predictor(folder, precision, threads=threads)}
+    latency = alternating_latency(predictors, texts, threads=threads, rounds=rounds)
+    fused, unfused = (latency[name] for name in predictors)
+    logits = [predictor.logits(list(texts)) for predictor in predictors.values()]
+    return {"all optimizations ms": fused, f"{without} ms": unfused,
+            "x faster without it": fused / unfused,
+            "max |dlogit| between the two": float(np.abs(logits[0] - logits[1]).max())}
 
 def fusion_table(config: BookConfig | None, results: pd.DataFrame, texts: Sequence[str],
                  threads: int = 1, precision: str = "int8") -> pd.DataFrame:

@@ -59,18 +59,22 @@ class LogitsOnly(nn.Module):
     input's shape, and each derivation is exported as a chain of small operations (shape, gather,
     range, expand, compare...) that ONNX Runtime then runs on every call. Handed in ready-made
     (positions ``0..n-1``, token type 0 as a single-segment text has, and the additive mask the
-    attention adds to its scores), they cost a few operations: the int8 DistilBERT-style
-    student's graph falls from 203 to 159 nodes, with the same logits.
+    attention adds to its scores), they cost a few operations, with the same logits
+    (:func:`helpers.deployment.wrapper_effect` measures both graphs). ``prepared_inputs=False``
+    passes ``input_ids`` and ``attention_mask`` alone, to export the graph transformers builds.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, prepared_inputs: bool = True) -> None:
         super().__init__()
         self.model = model
+        self.prepared_inputs = prepared_inputs
         accepted = inspect.signature(model.forward).parameters
         self.takes_positions = "position_ids" in accepted
         self.takes_token_types = "token_type_ids" in accepted
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if not self.prepared_inputs:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
         # (batch, 1, 1, sequence): 0 where a token is real, the lowest float where it is padding,
         # so that softmax gives padding no weight (the mask transformers itself would build).
         blocked = 1.0 - attention_mask[:, None, None, :].to(torch.float32)
@@ -121,16 +125,16 @@ class ExportableBiLSTM(nn.Module):
         return self.classifier(features)
 
 
-def exportable(model: nn.Module) -> tuple[nn.Module, str]:
+def exportable(model: nn.Module, prepared_inputs: bool = True) -> tuple[nn.Module, str]:
     """The module to export for a book model, and its kind for ``predictor.json`` (``"tokens"``: a
     network over the ids of a ``tokenizers`` tokenizer, BPE or words; ``"bert"``: a transformers
-    classifier)."""
+    classifier, wrapped in :class:`LogitsOnly` with ``prepared_inputs``)."""
     if isinstance(model, BiLSTMClassifier):
         return ExportableBiLSTM(model).eval(), "tokens"
     if isinstance(model, CNNClassifier):
         return model.eval(), "tokens"
     if hasattr(model, "config") and hasattr(model.config, "num_labels"):
-        return LogitsOnly(model).eval(), "bert"
+        return LogitsOnly(model, prepared_inputs).eval(), "bert"
     raise TypeError(f"Cannot export a {type(model).__name__}: only the book's BiLSTM, CNN and "
                     "transformers sequence classifiers are exported")
 
@@ -192,19 +196,21 @@ def _save_tokenizer(tokenizer, path: Path) -> None:
     backend.save(str(path))
 
 
-def export_onnx(classifier: NeuralTextClassifier, folder: str | Path) -> Path:
+def export_onnx(classifier: NeuralTextClassifier, folder: str | Path,
+                prepared_inputs: bool = True) -> Path:
     """Write ``classifier`` as a folder :func:`helpers.predict.load_predictor` serves.
 
     ``model.onnx`` (opset :data:`OPSET`, inputs ``input_ids`` and ``attention_mask`` of shape
     batch x sequence, output ``logits``), ``tokenizer.json`` and ``predictor.json`` (kind, max
     length, padding id, labels, name). A classifier with a ``head`` (logistic regression on
     frozen embeddings) is not exported: its head is scikit-learn, not part of the network.
+    ``prepared_inputs``: see :class:`LogitsOnly` (a BERT only).
     """
     if classifier.head is not None:
         raise ValueError(f"{classifier.name}: a model with a scikit-learn head is not exported")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    module, kind = exportable(classifier.model)
+    module, kind = exportable(classifier.model, prepared_inputs)
     pad = pad_token_id(classifier.tokenizer)
     # A sample batch with padding, so that no masking path is traced away.
     ids = torch.full((2, 6), pad, dtype=torch.long)
