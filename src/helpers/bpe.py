@@ -3,8 +3,9 @@
 Byte-level BPE (as in GPT-2 and RoBERTa) starts from the 256 byte values, so no text is ever out of
 vocabulary: Cyrillic, Latin, emoji and typos all decompose into known pieces, and decoding the ids
 gives back the exact text. Frequent pieces (stems, endings, whole common words) are merged into
-single tokens up to the vocabulary size, which suits Russian morphology: "токсичный",
-"токсичного" and "токсичные" share their stem's tokens.
+single tokens up to the vocabulary size, which suits Russian morphology: the forms of a word
+share their stem's pieces (on the full data, "комментарий", "комментария" and "комментариев" all
+start with the token " коммент").
 """
 
 from __future__ import annotations

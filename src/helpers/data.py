@@ -23,9 +23,10 @@ from .config import SEED, BookConfig, get_config
 DATA_FILENAME = "russian_toxic_comments.csv"
 DATA_SHA256 = "25e75c5b98b82bff4c4f987f452c7eea9735b83744b43bbd31187c3fc792e18b"
 DATA_SIZE = 4_669_913
-# Byte-identical mirrors of the Kaggle file "Russian Language Toxic Comments" (Smetanin, 2020),
-# tried in order. Every download is checked against DATA_SHA256, so a mirror that changed is
-# rejected rather than silently used.
+# Byte-identical mirrors of the Kaggle file "Russian Language Toxic Comments" (published
+# anonymously in 2019; its labels checked by Smetanin, Dialogue 2020), tried in order. Every
+# download is checked against DATA_SHA256, so a mirror that changed is rejected rather than
+# silently used.
 DATA_URLS = (
     "https://raw.githubusercontent.com/nsbarsukov/toxic-comments-detector/"
     "ad0b71e731ef70735e0c8cb213f5c7da86e07146/data/toxicRUCommentsOriginalDF.csv",

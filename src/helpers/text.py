@@ -147,7 +147,8 @@ def preprocess_for_classical(
 
     All distinct words of the corpus are lemmatized in one batch first (one mystem call, or one
     pymorphy3 parse per word); then each text is rebuilt from the cache. A word is dropped when
-    its lemma is a stop word (so inflected forms of stop words go too).
+    its lemma is in ``stop_words`` (so every inflected form of a listed lemma goes; an inflected
+    entry of the list, which is no lemma, never matches).
     """
     stop = frozenset(stop_words)
     normalised = [normalize_for_classical(t) for t in texts]
