@@ -37,7 +37,7 @@ LABELS = ["non-toxic", "toxic"]
 BATCH_SIZE = 64
 # ONNX Runtime fusions the book turns off. SkipLayerNormFusion merges a transformer's residual
 # addition and layer norm into one kernel, which on the book's CPU is slower than the two it
-# replaces: without it, every BERT of chapter 6 ran 1.15-1.27 times faster in two full-data runs
+# replaces: without it, every BERT of chapter 6 ran 1.14-1.33 times faster in four full-data runs
 # (int8, batch 1, one thread; helpers.deployment.fusion_table, which the chapter runs on the
 # reader's machine).
 DISABLED_FUSIONS = ("SkipLayerNormFusion",)
