@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,6 +64,22 @@ def test_compare_models_measures_loadable_rows_and_lists_the_rest(tmp_path: Path
     assert all((str(m) in listed) == on for m, on in zip(table.index, front, strict=True))
     with pytest.raises(ValueError):
         compare_models(config, latency_texts=[], throughput_texts=texts)
+
+
+def test_tradeoff_plot_names_the_models_it_leaves_out() -> None:
+    """A model far below the others is not drawn (it would squash them into a band) but named
+    under the plot with its score; the front is drawn from the others."""
+    table = pd.DataFrame({"valid_f1": [0.80, 0.85, 0.05], "latency_ms": [0.5, 2.0, 0.1],
+                          "size_mb": [1.0, 9.0, 0.5], "standin": [False, False, True]},
+                         index=["char", "bilstm", "frozen LR"])
+    axes = plot_tradeoffs(table)
+    drawn = sum(len(collection.get_offsets()) for collection in axes[0].collections)
+    assert drawn == 2
+    notes = [text.get_text() for text in axes[0].texts]
+    assert any("Not drawn" in note and "frozen LR (0.05)" in note for note in notes)
+    front_note = next(note for note in notes if note.startswith("Pareto front"))
+    assert "frozen LR" not in front_note and "char" in front_note
+    plt.close("all")
 
 
 def test_tradeoffs_choose_on_validation_and_step_gains_use_the_table() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .benchmark import measure_speed
 from .classifiers import load_classifier
@@ -210,7 +211,8 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
 MARKERS = {SKLEARN: "D", PYTORCH: "o", "ONNX fp32": "s", "ONNX int8": "^"}
 
 
-def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1"):
+def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1",
+                   min_score: float = 0.5):
     """F1 (toxic) against latency and against size on disk (log scales), one point per model.
 
     ``score``: the F1 column plotted and ranked, the validation F1 by default, since the front
@@ -218,12 +220,16 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1"):
     (``"f1"``: the test F1).
 
     The marker says how the model is served (``variant``); hollow points depend on a stand-in
-    teacher. Only the models on each panel's Pareto front (:func:`pareto_front`, joined by a
-    dashed staircase) are labelled, by a number at the point and its name in a list under the
-    panel, so that labels cannot pile up; every model is in the table.
+    teacher. Only the models on each panel's Pareto front (:func:`pareto_front`, among the models
+    drawn, joined by a dashed staircase) are labelled, by a number at the point and its name in a
+    list under the panel, so that labels cannot pile up; every model is in the table. Models
+    scoring below ``min_score`` are not drawn, so that they do not squash the others into a thin
+    band: they are named under the left panel.
     """
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    low = table[table[score] < min_score]
+    table = table[table[score] >= min_score]
     variants = table["variant"] if "variant" in table else pd.Series(PYTORCH, table.index)
     for ax, column, label in ((axes[0], "latency_ms", "CPU latency, 1 text (ms, log scale)"),
                               (axes[1], "size_mb", "size on disk (MB, log scale)")):
@@ -246,10 +252,19 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1"):
                 f"{k}. {model}" for k, model in enumerate(front.index, start=1)),
                 transform=ax.transAxes, va="top", fontsize=8)
         ax.set_xscale("log")
+        # Plain numbers at 1, 3, 10, 30...: matplotlib's default labels the minor ticks of a
+        # short log axis as 2x10^0, 3x10^0..., which run into each other.
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.set_ylabel("F1 (toxic), " + ("validation" if score == "valid_f1" else "test"))
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower right")
+    if len(low):
+        axes[0].text(0.55, -0.14, f"Not drawn (F1 below {min_score:g}):\n" + "\n".join(
+                     f"{model} ({value:.2f})" for model, value in low[score].items()),
+                     transform=axes[0].transAxes, va="top", fontsize=8)
+    axes[0].legend(fontsize=8, loc="best")
     return axes
 
 
