@@ -353,8 +353,13 @@ def test_pretraining_stops_on_the_validation_plateau_with_the_best_weights(vocab
     curve = history.valid_frame()["valid_mlm"]
     assert curve.index[0] == 0 and curve.iloc[0] == pytest.approx(first)
     assert history.steps_run < 200  # a toy corpus is learnt long before the cap
+    assert history.stopped_by == "plateau rule" and history.steps_cap == 200
     assert history.best_step == curve.idxmin() and curve.min() < first
     assert pretraining.validation_mlm_loss(student, valid, vocab) == pytest.approx(curve.min())
+    capped = pretraining.pretrain_student(student, loader, vocab, steps=3, lr=3e-3,
+                                          recipe=pretraining.MLM_ONLY, valid=valid,
+                                          eval_every=5, patience=2)
+    assert capped.steps_run == 3 and capped.stopped_by == "step cap"
     with pytest.raises(ValueError, match="needs a validation loader"):
         pretraining.pretrain_student(student, loader, vocab, steps=2, lr=1e-3,
                                      recipe=pretraining.MLM_ONLY, patience=2)

@@ -308,7 +308,7 @@ def pretrain_student(
             history.steps.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
             sums, count = {}, 0
-        history.steps_run = step
+        history.steps_run, history.steps_cap = step, steps
         if valid is not None and (step % eval_every == 0 or step == steps) and measure(step):
             break
     bar.close()

@@ -30,8 +30,15 @@ class PretrainHistory:
     valid: list[dict[str, float]] = field(default_factory=list)
     best_step: int = 0
     steps_run: int = 0
+    steps_cap: int = 0
     seconds: float = 0.0
     adapter: nn.Module | None = None
+
+    @property
+    def stopped_by(self) -> str:
+        """``"plateau rule"`` when the validation rule ended the run before its cap, else
+        ``"step cap"`` (the run may still have been improving: compare ``best_step``)."""
+        return "step cap" if self.steps_run >= self.steps_cap else "plateau rule"
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.steps).set_index("step")
