@@ -6,8 +6,8 @@ A folder written by :func:`helpers.onnx_export.export_onnx` holds everything a s
 module reads it with ``onnxruntime``, ``tokenizers`` and ``numpy`` only, so it runs on a machine
 without PyTorch or transformers::
 
-    python -m helpers.predict --model artifacts/full/onnx/tiny-bert "ты дурак" "спасибо за статью"
-    cat comments.txt | python -m helpers.predict --model artifacts/full/onnx/tiny-bert
+    python -m helpers.predict --model artifacts/full/onnx/bilstm "ты дурак" "спасибо за статью"
+    cat comments.txt | python -m helpers.predict --model artifacts/full/onnx/bilstm
 
 Texts are encoded exactly as the book's PyTorch models saw them
 (:func:`helpers.encoding.encode_texts` and :func:`helpers.batching.text_logits`): cut to the max
