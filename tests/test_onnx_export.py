@@ -30,6 +30,7 @@ from helpers.predict import (
     MODEL_FILES,
     SETTINGS_FILE,
     TOKENIZER_FILE,
+    inference_session,
     load_predictor,
 )
 from helpers.quantization import quantize_int8
@@ -144,14 +145,11 @@ def test_disabled_fusion_leaves_the_graph_onnx_runtime_runs_and_keeps_the_logits
     """ONNX Runtime ignores an unknown optimizer name without a word: check that the names in
     DISABLED_FUSIONS do remove SkipLayerNormalization from the int8 graph it runs (the fusion
     applies there), and that serving without it moves the logits by rounding only."""
-    import onnxruntime as ort
-
     def optimized_ops(disabled: tuple[str, ...]) -> set[str]:
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = str(tmp_path / f"optimized{len(disabled)}.onnx")
-        ort.InferenceSession(str(exported["bert"] / MODEL_FILES["int8"]), options,
-                             providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled))
-        return {node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node}
+        optimized = tmp_path / f"optimized{len(disabled)}.onnx"
+        inference_session(exported["bert"] / MODEL_FILES["int8"], disabled_fusions=disabled,
+                          optimized_model_path=optimized)
+        return {node.op_type for node in onnx.load(str(optimized)).graph.node}
 
     assert "SkipLayerNormalization" in optimized_ops(())
     assert "SkipLayerNormalization" not in optimized_ops(DISABLED_FUSIONS)

@@ -35,6 +35,7 @@ from .predict import (
     MODEL_FILES,
     ModelFolderError,
     Predictor,
+    inference_session,
     load_predictor,
     read_settings,
     softmax_toxic,
@@ -172,19 +173,14 @@ def alternating_latency(predictors: dict[str, Predictor], texts: Sequence[str],
 def graph_size(path: str | Path, disabled_fusions: Sequence[str] = DISABLED_FUSIONS
                ) -> dict[str, int]:
     """Nodes of an ONNX file, and the kernels ONNX Runtime runs per call once its graph
-    optimizations have rewritten it (one per node of the optimized graph), with the
-    predictor's settings."""
+    optimizations have rewritten it (one per node of the optimized graph), in the session
+    :func:`helpers.predict.inference_session` serves it with."""
     import onnx
-    import onnxruntime as ort
 
     with tempfile.TemporaryDirectory() as scratch:
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = str(Path(scratch) / "optimized.onnx")
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
-                             disabled_optimizers=list(disabled_fusions))
-        kernels = len(onnx.load(options.optimized_model_filepath).graph.node)
+        optimized = Path(scratch) / "optimized.onnx"
+        inference_session(path, disabled_fusions=disabled_fusions, optimized_model_path=optimized)
+        kernels = len(onnx.load(str(optimized)).graph.node)
     return {"nodes": len(onnx.load(str(path)).graph.node), "kernels per call": kernels}
 
 
@@ -231,6 +227,7 @@ def fusion_effect(folder: str | Path, texts: Sequence[str], threads: int = 1,
     return {"all optimizations ms": fused, f"{without} ms": unfused,
             "x faster without it": fused / unfused,
             "max |dlogit| between the two": float(np.abs(logits[0] - logits[1]).max())}
+
 
 def fusion_table(config: BookConfig | None, results: pd.DataFrame, texts: Sequence[str],
                  threads: int = 1, precision: str = "int8") -> pd.DataFrame:

@@ -144,6 +144,25 @@ class Predictor:
         return softmax_toxic(self.logits(texts))
 
 
+def inference_session(path: str | Path, threads: int = 1,
+                      disabled_fusions: Sequence[str] = DISABLED_FUSIONS,
+                      optimized_model_path: str | Path | None = None) -> Any:
+    """An ONNX Runtime CPU session for the ONNX file ``path`` with the book's serving settings:
+    ``threads`` intra-op threads (0: one per core), one inter-op thread, errors-only logging,
+    every default graph optimization except ``disabled_fusions``. With ``optimized_model_path``
+    the graph it runs, once optimized, is also written there."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    if optimized_model_path is not None:
+        options.optimized_model_filepath = str(optimized_model_path)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(disabled_fusions))
+
+
 def load_predictor(folder: str | Path, precision: str | None = None, threads: int = 1,
                    batch_size: int = BATCH_SIZE,
                    disabled_fusions: Sequence[str] = DISABLED_FUSIONS) -> Predictor:
@@ -154,18 +173,12 @@ def load_predictor(folder: str | Path, precision: str | None = None, threads: in
     not to apply (``()``: all of its default optimizations; see :data:`DISABLED_FUSIONS`).
     ``size_mb`` counts what a deployment ships: the ONNX file, the tokenizer and the settings.
     """
-    import onnxruntime as ort
     from tokenizers import Tokenizer
 
     folder = Path(folder)
     settings = read_settings(folder)
     path = model_file(folder, precision)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
-                                   disabled_optimizers=list(disabled_fusions))
+    session = inference_session(path, threads, disabled_fusions)
     tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
     tokenizer.no_truncation()  # cut by Predictor.encode, exactly as in training
     tokenizer.no_padding()

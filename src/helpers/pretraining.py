@@ -286,6 +286,7 @@ def pretrain_student(
 
     if valid is not None:
         measure(0)
+    history.steps_cap = steps
     batches = _cycle(loader)
     bar = tqdm(range(1, steps + 1), desc=recipe.name, leave=False, mininterval=5)
     for step in bar:
@@ -308,7 +309,7 @@ def pretrain_student(
             history.steps.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
             sums, count = {}, 0
-        history.steps_run, history.steps_cap = step, steps
+        history.steps_run = step
         if valid is not None and (step % eval_every == 0 or step == steps) and measure(step):
             break
     bar.close()
