@@ -80,6 +80,14 @@ def test_tradeoff_plot_names_the_models_it_leaves_out() -> None:
     front_note = next(note for note in notes if note.startswith("Pareto front"))
     assert "frozen LR" not in front_note and "char" in front_note
     plt.close("all")
+    # Many weak models (small-data mode): the first few are named, the rest counted.
+    weak = pd.DataFrame({"valid_f1": [0.9] + [0.01 * i for i in range(12)],
+                         "latency_ms": [1.0] * 13, "size_mb": [1.0] * 13,
+                         "standin": [False] * 13}, index=["best"] + [f"m{i}" for i in range(12)])
+    notes = [text.get_text() for text in plot_tradeoffs(weak, listed=8)[0].texts]
+    note = next(note for note in notes if "Not drawn" in note)
+    assert "m11 (0.11)" in note and "m0 (0.00)" not in note and "4 more" in note
+    plt.close("all")
 
 
 def test_tradeoffs_choose_on_validation_and_step_gains_use_the_table() -> None:

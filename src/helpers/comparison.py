@@ -212,7 +212,7 @@ MARKERS = {SKLEARN: "D", PYTORCH: "o", "ONNX fp32": "s", "ONNX int8": "^"}
 
 
 def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1",
-                   min_score: float = 0.5):
+                   below_best: float = 0.3, listed: int = 8):
     """F1 (toxic) against latency and against size on disk (log scales), one point per model.
 
     ``score``: the F1 column plotted and ranked, the validation F1 by default, since the front
@@ -223,13 +223,15 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1",
     teacher. Only the models on each panel's Pareto front (:func:`pareto_front`, among the models
     drawn, joined by a dashed staircase) are labelled, by a number at the point and its name in a
     list under the panel, so that labels cannot pile up; every model is in the table. Models
-    scoring below ``min_score`` are not drawn, so that they do not squash the others into a thin
-    band: they are named under the left panel.
+    scoring more than ``below_best`` under the best one are not drawn, so that they do not squash
+    the others into a thin band: the first ``listed`` of them are named under the left panel,
+    with how many more there are.
     """
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    low = table[table[score] < min_score]
-    table = table[table[score] >= min_score]
+    floor = table[score].max() - below_best
+    low = table[table[score] < floor].sort_values(score, ascending=False)
+    table = table[table[score] >= floor]
     variants = table["variant"] if "variant" in table else pd.Series(PYTORCH, table.index)
     for ax, column, label in ((axes[0], "latency_ms", "CPU latency, 1 text (ms, log scale)"),
                               (axes[1], "size_mb", "size on disk (MB, log scale)")):
@@ -261,8 +263,10 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1",
         ax.set_ylabel("F1 (toxic), " + ("validation" if score == "valid_f1" else "test"))
         ax.grid(alpha=0.3)
     if len(low):
-        axes[0].text(0.55, -0.14, f"Not drawn (F1 below {min_score:g}):\n" + "\n".join(
-                     f"{model} ({value:.2f})" for model, value in low[score].items()),
+        names = [f"{model} ({value:.2f})" for model, value in low[score].head(listed).items()]
+        if len(low) > listed:
+            names.append(f"... and {len(low) - listed} more, all in the table")
+        axes[0].text(0.55, -0.14, f"Not drawn (F1 below {floor:.2f}):\n" + "\n".join(names),
                      transform=axes[0].transAxes, va="top", fontsize=8)
     axes[0].legend(fontsize=8, loc="best")
     return axes
