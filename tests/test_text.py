@@ -48,11 +48,12 @@ def test_unknown_backend_is_refused() -> None:
         Lemmatizer(backend="spacy")
 
 
-def test_auto_backend_names_itself_and_why(capsys) -> None:
+def test_auto_backend_names_itself_and_why(caplog) -> None:
+    caplog.set_level("INFO", logger="helpers")
     lemmatizer = Lemmatizer()
     assert lemmatizer.backend in {"mystem", "pymorphy3"}
     assert lemmatizer.reason
-    assert f"Lemmatizer: {lemmatizer.backend}" in capsys.readouterr().out
+    assert f"Lemmatizer: {lemmatizer.backend} ({lemmatizer.reason})" in caplog.messages
     assert lemmatizer.lemmatize("кошки") == "кошка"
 
 

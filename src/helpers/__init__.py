@@ -3,7 +3,8 @@
 Every notebook imports its logic from here; each module owns one idea:
 
 * ``config``: the five environment variables, paths of artifacts; ``budgets``: how long every
-  model trains, in one place.
+  model trains, in one place; ``messages``: what the package logs and
+  ``set_verbosity``, how much of it a reader sees.
 * ``data``: download, checks, cleaning, the split; ``evaluation``: metrics and plots;
   ``results``: the results file and its one recording function; ``provenance``: which data,
   split and code made a figure; ``uncertainty``: bootstrap intervals and seed spread;
@@ -36,4 +37,7 @@ Every notebook imports its logic from here; each module owns one idea:
   (``python -m helpers.diagrams`` redraws ``book/figures/``).
 """
 
+from .messages import set_verbosity  # helpers.set_verbosity("warning"): fewer messages
+
+__all__ = ["set_verbosity"]
 __version__ = "0.1.0"

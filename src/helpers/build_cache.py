@@ -147,9 +147,12 @@ def _on_builder_inited(app: Any) -> None:
     cache_dir = Path(app.env.mystnb_config.execution_cache_path)
     stale = invalidate_stale(cache_dir, root, get_config(root=root))
     app.env.book_stale_pages = stale
-    if stale:
-        print(f"helpers.build_cache: re-executing {', '.join(stale)} "
-              "(the code, data or teacher they depend on changed)")
+    if stale:  # Sphinx's own logger: the line shows in the build's output, not in a page
+        from sphinx.util import logging as sphinx_logging
+
+        sphinx_logging.getLogger(__name__).info(
+            "helpers.build_cache: re-executing %s (the code, data or teacher they depend on "
+            "changed)", ", ".join(stale))
 
 
 def _on_env_get_outdated(app: Any, env: Any, added, changed, removed) -> list[str]:

@@ -7,6 +7,7 @@ same cleaned data, so no chapter ever sees another chapter's test texts during t
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import tempfile
 import urllib.error
@@ -19,6 +20,8 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from .config import SEED, BookConfig, get_config
+
+logger = logging.getLogger(__name__)
 
 DATA_FILENAME = "russian_toxic_comments.csv"
 DATA_SHA256 = "25e75c5b98b82bff4c4f987f452c7eea9735b83744b43bbd31187c3fc792e18b"
@@ -325,6 +328,7 @@ def load_csv_splits(csv_path: str | Path, text_column: str = TEXT_COLUMN,
     """Read, check, clean and split a CSV exactly as :func:`load_splits` does the
     book's dataset, with your own column names (subsampled when ``small``)."""
     frame, report = clean_dataset(read_dataset(Path(csv_path), text_column, label_column))
-    print(f"{csv_path}: {report.rows_in} rows read, {report.rows_out} kept after cleaning")
+    logger.info("%s: %d rows read, %d kept after cleaning", csv_path, report.rows_in,
+                report.rows_out)
     splits = split_dataset(frame, seed=seed)
     return subsample_splits(splits, seed=seed) if small else splits

@@ -15,6 +15,7 @@ From a shell, the same chain (the table is printed and kept in ``OUT/artifacts/`
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,13 @@ from .distill import train_token_student
 from .encoding import choose_max_length, token_lengths
 from .evaluation import evaluate
 from .losses import article_loss_fn
+from .messages import set_verbosity
 from .results import load_results, record_result
 from .standin import standin_notice, teacher_fields
 from .teacher import finetune_teacher, get_teacher, teacher_dir, teacher_logits_for_splits
 from .token_models import train_token_model
+
+logger = logging.getLogger(__name__)
 
 STEPS = ("baseline", "bilstm", "teacher", "distill")
 
@@ -175,7 +179,7 @@ def run_chain(
     record_speed(config, table)
     notice = standin_notice(table.reset_index())
     if notice:
-        print(notice)
+        logger.warning(notice)
     return table
 
 
@@ -196,6 +200,7 @@ def run_chain_cli(argv: Sequence[str] | None = None) -> pd.DataFrame:
                         help="a few hundred rows and short training: about a minute")
     parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
     args = parser.parse_args(argv)
+    set_verbosity("info")  # what was trained or reused, one line each, above the table
     table = run_chain(args.csv, args.text_column, args.label_column, args.teacher,
                       out_dir=args.out, small=args.small, steps=args.steps)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -10,6 +10,7 @@ and the teacher's token distributions and the MSE between normalised [CLS] embed
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from .losses import IGNORE, cls_embedding_loss, hidden_cosine_loss, soft_target_
 from .pretraining_history import PretrainHistory
 from .pruning import PrunedVocab
 from .training import Plateau, make_optimizer, optimizer_step, pick_device, set_seed
+
+logger = logging.getLogger(__name__)
 
 
 def mask_tokens(input_ids: torch.Tensor, special_ids: torch.Tensor, mask_id: int,
@@ -316,6 +319,7 @@ def pretrain_student(
     history.best_step = plateau.restore(student) if valid is not None else history.steps_run
     history.seconds = time.perf_counter() - start
     student.eval()
+    logger.info(history.summary())
     return history
 
 

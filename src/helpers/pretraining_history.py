@@ -40,6 +40,15 @@ class PretrainHistory:
         ``"step cap"`` (the run may still have been improving: compare ``best_step``)."""
         return "step cap" if self.steps_run >= self.steps_cap else "plateau rule"
 
+    def summary(self, name: str = "") -> str:
+        """The run in one line (logged when it ends): steps run, kept step and its validation
+        MLM loss, what stopped it, wall time; ``name`` defaults to the recipe's."""
+        kept = f"kept step {self.best_step}"
+        if self.valid:
+            kept += f" (valid MLM {self.valid_frame()['valid_mlm'].loc[self.best_step]:.4f})"
+        return (f"{name or self.recipe.name}: {self.steps_run} steps of {self.steps_cap} "
+                f"({self.stopped_by}), {kept}, {self.seconds:.0f} s")
+
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.steps).set_index("step")
 

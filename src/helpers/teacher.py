@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -32,6 +33,8 @@ from .encoding import choose_max_length, encode_texts, token_lengths
 from .provenance import artifact_key, split_fingerprint
 from .standin import is_standin
 from .training import History, fit, pick_device, set_seed
+
+logger = logging.getLogger(__name__)
 
 INFO_FILE = "teacher_info.json"
 
@@ -140,7 +143,7 @@ def get_teacher(config: BookConfig | None, splits: Splits) -> tuple[Any, nn.Modu
     key = teacher_key(config, splits, teacher_epochs(config), LR, BATCH_SIZE)
     if info is not None and info.get("key") == key:
         tokenizer, model = load_teacher_classifier(str(teacher_dir(config)))
-        print(f"Loaded the fine-tuned teacher from {teacher_dir(config)}.")
+        logger.info("Loaded the fine-tuned teacher from %s.", teacher_dir(config))
     else:
         tokenizer, model, _ = finetune_teacher(config, splits)
     model.eval()
@@ -191,12 +194,16 @@ def cached_teacher_logits(
     cache_dir = Path(cache_dir)
     path = cache_dir / f"{logits_cache_key(model, tokenizer, texts, max_length)}.npy"
     if path.is_file():
+        logger.debug("teacher logits of %d texts: read from the cache %s", len(texts), path.name)
         return np.load(path)
     if len(texts) == 0:
         return np.zeros((0, model.config.num_labels), dtype=np.float32)
     device = pick_device()
     model.to(device).eval()
+    start = time.perf_counter()
     logits = text_logits(model, tokenizer, texts, max_length, batch_size, device, progress=True)
+    logger.debug("teacher logits of %d texts: computed in %.1f s", len(texts),
+                 time.perf_counter() - start)
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Write then rename, so an interrupted run never leaves a truncated cache file.
     with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npy.part", delete=False) as tmp:
@@ -222,10 +229,10 @@ def teacher_logits_for_splits(
     max_length = (int(info["max_length"]) if info is not None
                   else choose_max_length(token_lengths(tokenizer, splits.train["text"])))
     cache_dir = config.artifact("teacher_cache")
-    result = {}
-    for name, frame in splits.items():
-        start = time.perf_counter()
-        result[name] = cached_teacher_logits(model, tokenizer, frame["text"].tolist(), cache_dir,
-                                             max_length)
-        print(f"teacher logits {name}: {result[name].shape}, {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    result = {name: cached_teacher_logits(model, tokenizer, frame["text"].tolist(), cache_dir,
+                                          max_length)
+              for name, frame in splits.items()}
+    logger.info("teacher logits: %s, %.1f s", ", ".join(
+        f"{name} {logits.shape}" for name, logits in result.items()), time.perf_counter() - start)
     return result

@@ -8,6 +8,7 @@ back to ``pymorphy3`` (whose dictionaries are an ordinary pip package) and says 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -15,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlparse
 
 from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
 
 _NOT_CYRILLIC = re.compile(r"[^а-яё ]+")
 _SPACES = re.compile(r" +")
@@ -58,7 +61,8 @@ class Lemmatizer:
 
     ``backend`` is ``"auto"`` (mystem, falling back to pymorphy3), ``"mystem"`` or
     ``"pymorphy3"``. After construction, :attr:`backend` names the one in use and :attr:`reason`
-    says why it was chosen; :attr:`backend_calls` counts words sent to the backend.
+    says why it was chosen; :attr:`backend_calls` counts words sent to the backend. The choice
+    is logged at info level (``verbose``), else at debug level.
     """
 
     def __init__(self, backend: str = "auto", verbose: bool = True) -> None:
@@ -81,8 +85,8 @@ class Lemmatizer:
         else:
             self._start_pymorphy()
             self.backend, self.reason = "pymorphy3", "pymorphy3 was asked for"
-        if verbose:
-            print(f"Lemmatizer: {self.backend} ({self.reason})")
+        logger.log(logging.INFO if verbose else logging.DEBUG, "Lemmatizer: %s (%s)",
+                   self.backend, self.reason)
 
     def _start_mystem(self) -> str | None:
         """Start mystem; return ``None`` on success, else why it failed."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
 from .provenance import artifact_key, modules_fingerprint, split_fingerprint
 from .training import History, fit, set_seed
+
+logger = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("train", "valid", "test")
 
@@ -336,15 +339,15 @@ def _reuse_token_model(folder: Path, key: str, splits: Splits,
         return None
     meta = json.loads(config_file.read_text(encoding="utf-8")).get("meta", {})
     if meta.get("key") != key or "history" not in meta:
-        print(f"{folder.parent.name}: the saved run was made from other data, settings or code; "
-              "training it again (its folder is replaced)")
+        logger.info("%s: the saved run was made from other data, settings or code; training it "
+                    "again (its folder is replaced)", folder.parent.name)
         return None
     model, tokenizer, meta = load_token_model(folder, device or "cpu")
     history = History(epochs=meta["history"], best_epoch=meta["best_epoch"],
-                      seconds=meta["train_seconds"])
+                      seconds=meta["train_seconds"], epochs_cap=meta["epochs"])
     proba = logits_to_proba(text_logits(model, tokenizer, splits.test["text"], meta["max_length"],
                                         meta["batch_size"]))
     metrics = evaluate(splits.test["label"].to_numpy(), proba)
-    print(f"{meta['name']}: reused the saved run (same data, tokenizer, settings and seed), "
-          f"kept epoch {history.best_epoch}, test F1 {metrics['f1']:.4f}")
+    logger.info("%s: reused the saved run (same data, tokenizer, settings and seed), kept epoch "
+                "%d (valid F1 %.4f)", meta["name"], history.best_epoch, history.best_valid_f1)
     return TokenModelRun(model, history, metrics, proba, history.seconds, folder)

@@ -3,13 +3,16 @@ pretraining.
 
 :func:`fit` trains on batches of :mod:`helpers.batching` with any ``loss_fn(logits, batch)``
 (:mod:`helpers.losses`), evaluates on the validation split after every epoch, stops early and keeps
-the best epoch's weights (a copy, not an alias of the model that goes on training).
+the best epoch's weights (a copy, not an alias of the model that goes on training). A run shows
+one progress bar (standard error) and logs one line when it ends (:meth:`History.summary`); each
+epoch's figures are logged at debug level and kept in its :class:`History`.
 :func:`make_optimizer` and :func:`optimizer_step` are the AdamW, schedule and clipping that
 :func:`fit` and :func:`helpers.pretraining.pretrain_student` both use.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +31,7 @@ from .config import SEED
 from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
 
+logger = logging.getLogger(__name__)
 
 def set_seed(seed: int = SEED) -> None:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) so that runs repeat."""
@@ -80,11 +84,27 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
 
 @dataclass
 class History:
-    """Per-epoch figures of a training run; ``best_epoch`` is the one whose weights were kept."""
+    """Per-epoch figures of a training run; ``best_epoch`` is the one whose weights were kept,
+    ``epochs_cap`` the most it was allowed (0: not recorded)."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
+    epochs_cap: int = 0
+
+    @property
+    def stopped_by(self) -> str:
+        """``"plateau rule"`` when early stopping ended the run before its cap, else
+        ``"epoch cap"`` (the run may still have been improving: compare ``best_epoch``)."""
+        return "epoch cap" if len(self.epochs) >= self.epochs_cap else "plateau rule"
+
+    def summary(self, name: str) -> str:
+        """The run in one line: epochs run, kept epoch and its validation F1, what stopped it,
+        wall time (the line :func:`fit` logs when a run ends)."""
+        cap = f" of {self.epochs_cap}" if self.epochs_cap else ""
+        run = f"{len(self.epochs)} epoch{'s' if len(self.epochs) != 1 else ''}{cap}"
+        return (f"{name}: {run} ({self.stopped_by}), kept epoch "
+                f"{self.best_epoch} (valid F1 {self.best_valid_f1:.4f}), {self.seconds:.0f} s")
 
     @property
     def best_valid_f1(self) -> float:
@@ -224,9 +244,12 @@ def fit(
     optimizer, scheduler = make_optimizer(model.parameters(), lr=lr, weight_decay=weight_decay,
                                           warmup_ratio=warmup_ratio,
                                           total_steps=epochs * len(train_loader))
-    history = History()
+    history = History(epochs_cap=epochs)
     stopping = Plateau(patience, min_improvement)
     start = time.perf_counter()
+    # One bar for the whole run (standard error, gone when it ends); mininterval keeps it from
+    # writing hundreds of lines into a notebook's saved output.
+    bar = tqdm(total=epochs * len(train_loader), desc=desc, leave=False, mininterval=5)
     for epoch in range(1, epochs + 1):
         model.train()
         for parameter in frozen:
@@ -234,32 +257,28 @@ def fit(
         total, count = 0.0, 0
         if hasattr(train_loader.batch_sampler, "set_epoch"):
             train_loader.batch_sampler.set_epoch(epoch - 1)  # same batches whoever used it before
-        # mininterval keeps the bar from writing hundreds of lines into a notebook's saved output.
-        bar = tqdm(train_loader, desc=f"{desc} epoch {epoch}/{epochs}", leave=False,
-                   mininterval=5)
-        for batch in bar:
+        for batch in train_loader:
             loss = loss_fn(model_logits(model, batch, device), batch)
             optimizer_step(loss, optimizer, scheduler, max_grad_norm)
             total += loss.item()
             count += 1
-            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)
+            bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{total / count:.4f}", refresh=False)
+            bar.update()
         proba = logits_to_proba(predict_logits(model, valid_loader, device))
         scores = evaluate(valid_labels, proba)
         history.epochs.append({
             "epoch": epoch, "train_loss": total / max(count, 1), "valid_f1": scores["f1"],
             "valid_ap": scores["average_precision"], "seconds": time.perf_counter() - start,
         })
-        print(f"{desc} epoch {epoch}: loss {total / max(count, 1):.4f}, "
-              f"valid F1 {scores['f1']:.4f}, AP {scores['average_precision']:.4f}")
+        logger.debug("%s epoch %d: loss %.4f, valid F1 %.4f, AP %.4f", desc, epoch,
+                     total / max(count, 1), scores["f1"], scores["average_precision"])
         if stopping.update(epoch, scores["f1"], model):
-            gain = f" by {min_improvement:g}" if min_improvement else ""
-            print(f"{desc}: validation F1 not better{gain} for {patience} epochs; stopping.")
             break
+    bar.close()
     for parameter in frozen:  # trainable again, even if training ended inside the frozen epochs
         parameter.requires_grad_(True)
     if stopping.best_state is not None:
         history.best_epoch = stopping.restore(model)
     history.seconds = time.perf_counter() - start
-    print(f"{desc}: kept epoch {history.best_epoch} (valid F1 {history.best_valid_f1:.4f}), "
-          f"{history.seconds:.0f} s")
+    logger.info(history.summary(desc))
     return history
