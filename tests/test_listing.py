@@ -33,8 +33,9 @@ def test_the_docstring_can_be_left_out_and_nothing_else() -> None:
 
 
 def test_an_excerpt_runs_from_one_marker_to_the_next() -> None:
-    excerpt = source_listing(fit, start="for batch in bar", stop="optimizer_step(").splitlines()
-    assert excerpt[0] == "for batch in bar:"
+    excerpt = source_listing(fit, start="for batch in train_loader",
+                             stop="optimizer_step(").splitlines()
+    assert excerpt[0] == "for batch in train_loader:"
     assert "optimizer_step(loss" in excerpt[-1] and len(excerpt) == 3
     body = textwrap.dedent(inspect.getsource(fit))
     assert textwrap.indent("\n".join(excerpt), " " * 8) in body
@@ -50,10 +51,10 @@ def test_show_source_displays_the_listing_as_a_python_block() -> None:
     listing = source_listing(soft_target_kl, docstring=False)
     assert f"```python\n{listing}```" in shown.data
     assert shown.data.startswith("`helpers.losses.soft_target_kl` (src/helpers/losses.py, line ")
-    excerpt = show_source(fit, start="for batch in bar", stop="count += 1").data
+    excerpt = show_source(fit, start="for batch in train_loader", stop="count += 1").data
     line = int(excerpt.split(", line ")[1].split(")")[0])
     lines, first = inspect.getsourcelines(fit)
-    assert lines[line - first].strip() == "for batch in bar:" and "excerpt" in excerpt
+    assert lines[line - first].strip() == "for batch in train_loader:" and "excerpt" in excerpt
 
 
 def test_a_decorated_function_is_captioned_with_its_own_file() -> None:

@@ -59,7 +59,7 @@ CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
 
 # Chapter (by its number) -> lines of the package's source that its listings must show.
 LISTINGS = {
-    "02": ("def forward(self, input_ids", "for batch in bar:", "def optimizer_step(",
+    "02": ("def forward(self, input_ids", "for batch in train_loader:", "def optimizer_step(",
            "model.load_state_dict(self.best_state)", "def embedding_matrix(",
            "parameter.requires_grad_(epoch > frozen_epochs)"),
     "04": ("def logit_mse_loss(", "def masked_cross_entropy(", "def soft_target_kl(",
