@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import chapters
 from .batching import CPU, text_logits
 from .benchmark import measure_latency, measure_speed
 from .classifiers import NeuralTextClassifier, load_classifier
@@ -136,7 +137,7 @@ def deployment_gains(table: pd.DataFrame) -> pd.DataFrame:
     faster and smaller it is than the same model in PyTorch eager, and its F1 change; and for
     every neural row, how many times faster it is than the PyTorch-eager teacher (chapter 3)."""
     eager = table[table["variant"] == "PyTorch eager"]
-    teachers = eager[eager["chapter"].astype(str) == "03"]
+    teachers = eager[eager["chapter"].astype(str) == chapters.TEACHER.number]
     teacher_ms = float(teachers["latency_ms"].iloc[0]) if len(teachers) else float("nan")
     rows = {}
     for model, row in table[table["variant"] != "scikit-learn"].iterrows():
