@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from toy import tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 
+from helpers import chapters
 from helpers.comparison import (
     compare_models,
     comparison_steps,
@@ -17,6 +18,7 @@ from helpers.comparison import (
     missing_chapters,
     pareto_front,
     plot_tradeoffs,
+    require_earlier_chapters,
     step_gains,
     tradeoffs,
 )
@@ -133,8 +135,12 @@ def test_ratios_over_noise_sized_changes_are_left_empty() -> None:
 def test_chapter_six_bookkeeping(tmp_path: Path) -> None:
     config = _two_model_config(tmp_path)
     results = load_results(config)
-    assert missing_chapters(results) == ["notebooks/04_distill_bilstm.ipynb",
-                                         "notebooks/05_distill_tiny_bert.ipynb"]
+    assert missing_chapters(results) == [chapters.DISTILL_SMALL, chapters.DISTILL_TINY_BERT]
+    with pytest.raises(chapters.ChapterNotRun) as stopped:
+        require_earlier_chapters(results)
+    message = "".join(stopped.value._render_traceback_())  # what a notebook shows: one line
+    assert "\n" not in message and message.startswith("ChapterNotRun: Comparison and deployment")
+    assert "run notebooks/04_distill_bilstm.ipynb, notebooks/05_distill_tiny_bert.ipynb" in message
     update_row(config, "BiLSTM", latency_ms=1.5)
     assert load_results(config).set_index("model").loc["BiLSTM", "latency_ms"] == 1.5
     rows = pd.DataFrame({"model": ["s", "twin", "t"], "chapter": ["05", "05", "03"],

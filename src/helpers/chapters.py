@@ -68,6 +68,27 @@ CHAPTERS: tuple[Chapter, ...] = (DATA, BASELINES, BILSTM, TEACHER, DISTILL_SMALL
 TRAINING = tuple(chapter for chapter in CHAPTERS if chapter.records and chapter is not COMPARISON)
 
 
+class ChapterNotRun(RuntimeError):
+    """A chapter needs what earlier chapters save, and they have not run (or not here).
+
+    Raised at a chapter's first cell, so that a notebook opened on its own stops with one
+    sentence that names the notebooks to run instead of a traceback further down.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows these lines instead of the traceback: the sentence is the whole story.
+        return [f"{type(self).__name__}: {self}"]
+
+
+def require_run(needed: tuple[Chapter, ...] | list[Chapter], by: Chapter) -> None:
+    """Stop ``by`` with :class:`ChapterNotRun` naming ``needed`` (the chapters it lacks), if any."""
+    if needed:
+        paths = ", ".join(c.path for c in needed)
+        raise ChapterNotRun(f"{by.title} needs what earlier chapters save: run {paths} first "
+                            f"(in this order, with the same artifacts folder), then this "
+                            f"notebook again.")
+
+
 def chapter(number: str | Chapter) -> Chapter:
     """The chapter numbered ``number`` ("04"); a :class:`Chapter` is returned as it is."""
     if isinstance(number, Chapter):

@@ -31,10 +31,16 @@ TABLE_COLUMNS = ["chapter", "kind", "f1", "macro_f1", "average_precision", "vali
                  "size_mb", "latency_ms", "latency_p90_ms", "texts_per_s", "teacher", "standin"]
 
 
-def missing_chapters(results: pd.DataFrame) -> list[str]:
-    """The notebooks of the chapters that train models (1-5) that have recorded no row yet."""
+def missing_chapters(results: pd.DataFrame) -> list[chapters.Chapter]:
+    """The chapters that train models (1-5) and have recorded no row in ``results`` yet."""
     present = set(results["chapter"].astype(str))
-    return [chapter.path for chapter in chapters.TRAINING if chapter.number not in present]
+    return [chapter for chapter in chapters.TRAINING if chapter.number not in present]
+
+
+def require_earlier_chapters(results: pd.DataFrame) -> None:
+    """Stop chapter 6 at its first cell, with one sentence, if a chapter 1-5 has not run:
+    it compares and deploys their saved models and trains none of them itself."""
+    chapters.require_run(missing_chapters(results), by=chapters.COMPARISON)
 
 
 def distilled_students(results: pd.DataFrame) -> pd.DataFrame:
