@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from toy import tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 
+from helpers import chapters
 from helpers.comparison import (
     compare_models,
     comparison_steps,
@@ -17,6 +18,7 @@ from helpers.comparison import (
     missing_chapters,
     pareto_front,
     plot_tradeoffs,
+    require_earlier_chapters,
     step_gains,
     tradeoffs,
 )
@@ -133,8 +135,12 @@ def test_ratios_over_noise_sized_changes_are_left_empty() -> None:
 def test_chapter_six_bookkeeping(tmp_path: Path) -> None:
     config = _two_model_config(tmp_path)
     results = load_results(config)
-    assert missing_chapters(results) == ["notebooks/04_distill_bilstm.ipynb",
-                                         "notebooks/05_distill_tiny_bert.ipynb"]
+    assert missing_chapters(results) == [chapters.DISTILL_SMALL, chapters.DISTILL_TINY_BERT]
+    with pytest.raises(chapters.ChapterNotRun) as stopped:
+        require_earlier_chapters(results)
+    message = "".join(stopped.value._render_traceback_())  # what a notebook shows: one line
+    assert "\n" not in message and message.startswith("ChapterNotRun: Comparison and deployment")
+    assert "run notebooks/04_distill_bilstm.ipynb, notebooks/05_distill_tiny_bert.ipynb" in message
     update_row(config, "BiLSTM", latency_ms=1.5)
     assert load_results(config).set_index("model").loc["BiLSTM", "latency_ms"] == 1.5
     rows = pd.DataFrame({"model": ["s", "twin", "t"], "chapter": ["05", "05", "03"],
@@ -174,15 +180,19 @@ def test_deployment_rows_join_the_table_and_gains_compare_like_with_like() -> No
                           "f1": [0.7, 0.9, 0.85], "size_mb": [1.0, 48.0, 12.0],
                           "latency_ms": [0.5, 16.0, 8.0], "standin": False},
                          index=["ngram", "teacher", "tiny"])
-    onnx = pd.DataFrame({"chapter": ["05"], "kind": ["onnx"], "variant": ["ONNX int8"],
-                         "f1": [0.849], "size_mb": [3.0], "latency_ms": [2.0], "standin": False},
-                        index=["tiny [ONNX int8]"])
+    onnx = pd.DataFrame({"chapter": ["05", "03"], "kind": ["onnx", "onnx"],
+                         "variant": ["ONNX int8", "ONNX int8"], "f1": [0.849, 0.9],
+                         "size_mb": [3.0, 12.0], "latency_ms": [2.0, 5.0], "standin": False},
+                        index=["tiny [ONNX int8]", "teacher [ONNX int8]"])
     combined = with_deployments(eager, onnx)
     assert combined["variant"].tolist() == ["scikit-learn", "PyTorch eager", "PyTorch eager",
-                                            "ONNX int8"]
+                                            "ONNX int8", "ONNX int8"]
     gains = deployment_gains(combined)
     assert "ngram" not in gains.index
     assert gains.loc["tiny [ONNX int8]", "x faster than eager"] == pytest.approx(4.0)
     assert gains.loc["tiny [ONNX int8]", "x smaller than eager"] == pytest.approx(4.0)
     assert gains.loc["tiny [ONNX int8]", "dF1 vs eager (points)"] == pytest.approx(-0.1)
     assert gains.loc["tiny [ONNX int8]", "x faster than eager teacher"] == pytest.approx(8.0)
+    # served against served: the student's int8 model against the teacher's int8 model
+    assert gains.loc["tiny [ONNX int8]", "x faster than int8 teacher"] == pytest.approx(2.5)
+    assert gains.loc["teacher [ONNX int8]", "x faster than int8 teacher"] == pytest.approx(1.0)

@@ -49,12 +49,6 @@ def ids(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
 
-def test_every_chapter_of_the_toc_is_a_notebook_here() -> None:
-    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
-    chapters = re.findall(r"file:\s*(notebooks/\S+)", toc)
-    assert chapters and all((ROOT / f"{c}.ipynb").is_file() for c in chapters), chapters
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
 def test_no_outputs_committed(path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
@@ -107,10 +101,3 @@ def test_install_cell_fails_clearly_when_the_repository_cannot_be_reached(
     with pytest.raises(RuntimeError, match="cannot be reached: check the address") as caught:
         exec(compile(cell, "install-cell", "exec"), {})
     assert missing in str(caught.value) and "_config.yml" in str(caught.value)
-
-
-def test_every_notebook_is_in_the_toc() -> None:
-    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
-    listed = set(re.findall(r"file:\s*(\S+)", toc))
-    missing = [p.name for p in NOTEBOOKS if f"notebooks/{p.stem}" not in listed]
-    assert not missing, f"notebooks not listed in _toc.yml: {missing}"

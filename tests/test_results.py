@@ -71,7 +71,7 @@ def test_record_result_upserts_by_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"chapter": "02_bilstm"}, "chapter must be one of"),
+    ({"chapter": "02_bilstm"}, "no chapter .02_bilstm."),
     ({"kind": "pickle"}, "kind must be one of"),
     ({"standin": True}, "must name its teacher"),
     ({"metrics": {"f1": 0.5}}, "metrics lack"),

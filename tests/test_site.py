@@ -32,6 +32,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import chapters
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 COLAB = "https://colab.research.google.com/github/distillation-book/rubert-toxic-distillation/blob/main"
@@ -55,35 +57,43 @@ def notebook_title(page: str) -> str:
 
 
 PAGES = toc_pages()
-CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
+CHAPTERS = [c.page for c in chapters.CHAPTERS]  # the registry (tests/test_chapters.py: = toc)
 
 # Chapter (by its number) -> lines of the package's source that its listings must show.
 LISTINGS = {
-    "02": ("def forward(self, input_ids", "for batch in train_loader:", "def optimizer_step(",
-           "model.load_state_dict(self.best_state)", "def embedding_matrix(",
-           "parameter.requires_grad_(epoch > frozen_epochs)"),
-    "04": ("def logit_mse_loss(", "def masked_cross_entropy(", "def soft_target_kl(",
-           "def kl_distillation_loss(", "draws = rng.random((n_iter, n))"),
-    "05": ("def select_kept_ids(", "teacher_to_student[kept_ids] = torch.arange", "sliced = {",
-           "def mask_tokens(", "def pretraining_losses(", "def cls_embedding_loss(",
-           "loss = sum(weights[name] * value", "def copy_layers_from_teacher(",
-           "def hidden_cosine_loss("),
-    "06": ("torch.onnx.export(", "def quantize_int8(", "torch.finfo(torch.float32).min"),
+    chapters.BILSTM.number: (
+        "def forward(self, input_ids", "for batch in train_loader:", "def optimizer_step(",
+        "model.load_state_dict(self.best_state)", "def embedding_matrix(",
+        "parameter.requires_grad_(epoch > frozen_epochs)"),
+    chapters.DISTILL_SMALL.number: (
+        "def logit_mse_loss(", "def masked_cross_entropy(", "def soft_target_kl(",
+        "def kl_distillation_loss(", "draws = rng.random((n_iter, n))"),
+    chapters.DISTILL_TINY_BERT.number: (
+        "def select_kept_ids(", "teacher_to_student[kept_ids] = torch.arange", "sliced = {",
+        "def mask_tokens(", "def pretraining_losses(", "def cls_embedding_loss(",
+        "loss = sum(weights[name] * value", "def copy_layers_from_teacher(",
+        "def hidden_cosine_loss("),
+    chapters.COMPARISON.number: (
+        "torch.onnx.export(", "def quantize_int8(", "torch.finfo(torch.float32).min"),
 }
 # Chapter -> the diagram (in book/figures/, drawn by helpers.diagrams) its page shows.
-DIAGRAMS = {"03": "teacher_finetuning.png", "04": "logit_distillation.png",
-            "05": "pretraining_distillation.png"}
+DIAGRAMS = {chapters.TEACHER.number: "teacher_finetuning.png",
+            chapters.DISTILL_SMALL.number: "logit_distillation.png",
+            chapters.DISTILL_TINY_BERT.number: "pretraining_distillation.png"}
 # Chapters with equations, and those with boxed bugs of the source article (at least so many).
-MATH = ("01", "02", "04", "05")
-BUG_BOXES = {"02": 3, "03": 1, "05": 1}
+MATH = chapters.numbers(chapters.BASELINES, chapters.BILSTM, chapters.DISTILL_SMALL,
+                        chapters.DISTILL_TINY_BERT)
+BUG_BOXES = {chapters.BILSTM.number: 3, chapters.TEACHER.number: 1,
+             chapters.DISTILL_TINY_BERT.number: 1}
 # What a reader must never see in an output: library warnings and loader noise.
 NOISE = ("Failed to load", "deprecated", "IProgress", "indexing errors",
          "Token indices sequence length")
 
 
 def chapter(number: str) -> str:
-    """The page of chapter ``number`` ("04" -> "notebooks/04_distill_bilstm")."""
-    return next(page for page in CHAPTERS if page.startswith(f"notebooks/{number}"))
+    """The page of chapter ``number`` (``chapters.DISTILL_SMALL.number`` ->
+    "notebooks/04_distill_bilstm")."""
+    return chapters.chapter(number).page
 
 
 def find_browser() -> tuple[str, str]:
@@ -224,7 +234,7 @@ def test_results_page_shows_the_final_table(browser, server: str, site: Path) ->
 
 
 def test_comparison_chapter_shows_the_table_and_the_tradeoff_plot(browser, server: str) -> None:
-    page = next(page for page in CHAPTERS if page.startswith("notebooks/06"))
+    page = chapters.COMPARISON.page
     open_page(browser, server, page)
     rows = table_rows(browser)
     assert len(rows) >= 4 and max(rows) >= 10, f"{page}: tables with {rows} rows"

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from . import chapters
 from .benchmark import measure_speed
 from .classifiers import load_classifier
 from .config import BookConfig, get_config
@@ -28,20 +29,24 @@ BATCH_SIZE = 64
 # The columns the comparison shows, in order; the others of the results file are left out.
 TABLE_COLUMNS = ["chapter", "kind", "f1", "macro_f1", "average_precision", "valid_f1", "params",
                  "size_mb", "latency_ms", "latency_p90_ms", "texts_per_s", "teacher", "standin"]
-NOTEBOOKS = {"01": "01_classical_baselines", "02": "02_bilstm", "03": "03_teacher",
-             "04": "04_distill_bilstm", "05": "05_distill_tiny_bert"}
 
 
-def missing_chapters(results: pd.DataFrame) -> list[str]:
-    """The notebooks of chapters 1-5 that have recorded no row yet."""
+def missing_chapters(results: pd.DataFrame) -> list[chapters.Chapter]:
+    """The chapters that train models (1-5) and have recorded no row in ``results`` yet."""
     present = set(results["chapter"].astype(str))
-    return [f"notebooks/{name}.ipynb" for number, name in NOTEBOOKS.items()
-            if number not in present]
+    return [chapter for chapter in chapters.TRAINING if chapter.number not in present]
+
+
+def require_earlier_chapters(results: pd.DataFrame) -> None:
+    """Stop chapter 6 at its first cell, with one sentence, if a chapter 1-5 has not run:
+    it compares and deploys their saved models and trains none of them itself."""
+    chapters.require_run(missing_chapters(results), by=chapters.COMPARISON)
 
 
 def distilled_students(results: pd.DataFrame) -> pd.DataFrame:
     """Chapter 5's BERT students trained with a teacher (not their no-teacher twins)."""
-    is_student = ((results["chapter"] == "05") & (results["kind"] == "transformers")
+    is_student = ((results["chapter"] == chapters.DISTILL_TINY_BERT.number)
+                  & (results["kind"] == "transformers")
                   & results["teacher"].notna())
     return results[is_student]
 
@@ -281,22 +286,23 @@ def comparison_steps(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
     teacher -> each BERT student (chapters 5 and 6's [CLS] models). Only steps whose two models
     are both in ``table`` are returned.
     """
-    def rows_of(chapter: str) -> list[str]:
-        return [str(m) for m, c in table["chapter"].astype(str).items() if c == chapter]
+    def rows_of(chapter: chapters.Chapter) -> list[str]:
+        return [str(m) for m, c in table["chapter"].astype(str).items() if c == chapter.number]
 
     steps = {"classical → BiLSTM": ("char_ngram_logreg", "BiLSTM")}
     # Chapter 4's students against the twin of their own network (same name up to the recipe).
-    twins = [m for m in rows_of("04") + rows_of("02") if pd.isna(table.loc[m, "teacher"])]
+    twins = [m for m in rows_of(chapters.DISTILL_SMALL) + rows_of(chapters.BILSTM)
+             if pd.isna(table.loc[m, "teacher"])]
     def network(name: str) -> str:  # "CNN (MSE, a=0.5)" and "CNN, no teacher" -> "CNN"
         return re.match(r"[^,(]*", name).group().strip()
 
-    for student in rows_of("04"):
+    for student in rows_of(chapters.DISTILL_SMALL):
         if student not in twins:
             twin = next((t for t in twins if network(t) == network(student)), None)
             if twin is not None:
                 steps[f"{twin} → {student}"] = (twin, student)
-    for teacher in rows_of("03"):
+    for teacher in rows_of(chapters.TEACHER):
         steps[f"BiLSTM → {teacher}"] = ("BiLSTM", teacher)
-        for student in rows_of("05") + rows_of("06"):
+        for student in rows_of(chapters.DISTILL_TINY_BERT) + rows_of(chapters.COMPARISON):
             steps[f"{teacher} → {student}"] = (teacher, student)
     return {label: pair for label, pair in steps.items() if set(pair) <= set(table.index)}

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import chapters
 from .baselines import fit_baseline, make_char_ngram_pipeline, tune_char_ngram_c
 from .batching import logits_to_proba
 from .benchmark import count_parameters
@@ -129,7 +130,8 @@ def run_chain(
         run = fit_baseline("char_ngram_logreg", make_char_ngram_pipeline(C=best_c),
                            {name: part["text"] for name, part in splits.items()},
                            {name: part["label"] for name, part in splits.items()}, config)
-        record_result(config, run.name, "01", **run.as_result(), preprocess="raw", C=best_c)
+        record_result(config, run.name, chapters.BASELINES, **run.as_result(), preprocess="raw",
+                      C=best_c)
         models.append(run.name)
 
     if "bilstm" in steps or "distill" in steps:
@@ -139,9 +141,9 @@ def run_chain(
     if "bilstm" in steps:
         run = train_token_model(config, splits, tokenizer, name="bilstm", max_length=max_length,
                                 **bilstm_kwargs)
-        record_result(config, "BiLSTM", "02", run.test, kind="token_model", artifact=run.folder,
-                      params=count_parameters(run.model), train_seconds=run.seconds,
-                      valid_f1=run.history.best_valid_f1)
+        record_result(config, "BiLSTM", chapters.BILSTM, run.test, kind="token_model",
+                      artifact=run.folder, params=count_parameters(run.model),
+                      train_seconds=run.seconds, valid_f1=run.history.best_valid_f1)
         models.append("BiLSTM")
 
     if "teacher" in steps or "distill" in steps:
@@ -154,7 +156,7 @@ def run_chain(
 
     if "teacher" in steps:
         metrics = evaluate(test["label"], logits_to_proba(logits["test"]))
-        record_result(config, "teacher", "03", metrics, kind="transformers",
+        record_result(config, "teacher", chapters.TEACHER, metrics, kind="transformers",
                       artifact=teacher_dir(config), params=count_parameters(teacher_model),
                       train_seconds=teacher_history.seconds,
                       valid_f1=teacher_history.best_valid_f1,
@@ -167,7 +169,7 @@ def run_chain(
             name="bilstm_distilled", label=f"logit MSE, alpha={distill_alpha:g}",
             epochs=bilstm_epochs(config), max_length=max_length, **bilstm_kwargs,
         )
-        record_result(config, "BiLSTM distilled", "04", **student.as_result(),
+        record_result(config, "BiLSTM distilled", chapters.DISTILL_SMALL, **student.as_result(),
                       **teacher_fields(config, teacher_model), alpha=distill_alpha)
         models.append("BiLSTM distilled")
 

@@ -4,7 +4,7 @@ Every model of the book is recorded by the one function :func:`record_result`, s
 the same fields with the same meanings:
 
 ``model``, ``chapter``
-    the model's name and the chapter that trained it (a key of :data:`CHAPTERS`);
+    the model's name and the number of the chapter that trained it (:mod:`helpers.chapters`);
 ``kind``, ``artifact``
     how to load it (:data:`KINDS`) and where it is saved, relative to the artifacts folder;
 ``f1``, ``macro_f1``, ``average_precision`` (and precision, recall, accuracy)
@@ -38,13 +38,10 @@ import numpy as np
 import pandas as pd
 
 from .benchmark import size_on_disk_mb
+from .chapters import Chapter, chapter_number
 from .config import BookConfig, get_config
 from .provenance import provenance
 
-CHAPTERS = {
-    "01": "classical baselines", "02": "BiLSTM", "03": "teacher", "04": "BERT -> BiLSTM",
-    "05": "BERT -> tiny BERT", "06": "comparison",
-}
 KINDS = ("sklearn", "token_model", "transformers", "cls_logreg")
 SCORES = ("f1", "macro_f1", "average_precision")
 COLUMNS = ["model", "chapter", "kind", "artifact", "f1", "macro_f1", "average_precision",
@@ -92,7 +89,7 @@ def _plain(value: Any) -> Any:
 def record_result(
     config: BookConfig | None,
     model: str,
-    chapter: str,
+    chapter: Chapter | str,
     metrics: Mapping[str, float],
     *,
     kind: str,
@@ -113,8 +110,7 @@ def record_result(
     ``extra`` holds hyper-parameters and notes (``alpha``, ``epochs``, ``preprocess``, ...).
     """
     config = config or get_config()
-    if chapter not in CHAPTERS:
-        raise ValueError(f"chapter must be one of {list(CHAPTERS)}, not {chapter!r}")
+    chapter = chapter_number(chapter, recording=True)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     missing = [m for m in SCORES if m not in metrics]
@@ -153,9 +149,10 @@ def update_row(config: BookConfig, model: str, **fields: Any) -> dict[str, Any]:
     raise KeyError(f"No row {model!r} in {config.results_path}")
 
 
-def forget_chapter(config: BookConfig, chapter: str) -> list[str]:
+def forget_chapter(config: BookConfig, chapter: Chapter | str) -> list[str]:
     """Remove every row of ``chapter`` (before it records its models again, so that a model an
     earlier version of the chapter produced does not linger); return their names."""
+    chapter = chapter_number(chapter, recording=True)
     rows = _read_rows(config)
     gone = [row["model"] for row in rows if row["chapter"] == chapter]
     _write_rows(config, [row for row in rows if row["chapter"] != chapter])
