@@ -16,5 +16,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the rendered-site tests last: building the book reuses the notebooks' artifacts."""
-    items.sort(key=lambda item: item.get_closest_marker("site") is not None)
+    """Run the exercises after the notebooks (they load the chapters' artifacts), and the
+    rendered-site tests last: building the book reuses the notebooks' artifacts."""
+    items.sort(key=lambda item: (item.get_closest_marker("site") is not None,
+                                 item.path.name == "test_exercises.py"))

@@ -319,6 +319,15 @@ def test_chapter_ends_with_exercises(browser, server: str, page: str) -> None:
         "const section = h.closest('section');"
         "return section ? section.querySelectorAll('ol > li').length : 0;")
     assert 3 <= items <= 5, f"{page}: {items} exercises"
+    # Every exercise unfolds an answer: a dropdown (sphinx-design's <details>) titled "Answer"
+    # inside its own list item.
+    answers = browser.execute_script(
+        "const section = Array.from(document.querySelectorAll('main h2')).pop()"
+        ".closest('section');"
+        "return Array.from(section.querySelectorAll(':scope > ol > li')).map(li => "
+        "Array.from(li.querySelectorAll('details')).filter(d => d.querySelector('summary')"
+        " && d.querySelector('summary').textContent.trim().startsWith('Answer')).length);")
+    assert answers and all(n == 1 for n in answers), f"{page}: answers per exercise {answers}"
 
 
 @pytest.mark.parametrize("number", sorted(BUG_BOXES))
