@@ -174,5 +174,109 @@ def _main() -> None:
         print(path)
 
 
+
+# --------------------------------------------------------------------------- chapter 5's maps
+# Drawn 6.3 inches wide (about 690 pixels at save_diagrams' dpi, the width of a page's column), so
+# that 13-point text is shown at least as large as the page's own text.
+MAP_WIDTH, MAP_FONT = 6.3, 13
+
+# An invented eight-token vocabulary with training counts: the pruning rule of helpers.pruning
+# (specials always kept, other tokens seen more than MIN_COUNT = 5 times) applied to it.
+EXAMPLE_VOCAB = (("[PAD]", 0), ("[UNK]", 0), ("[CLS]", 40), ("[SEP]", 40), ("кот", 12),
+                 ("синхро", 1), ("##ка", 9), ("фазо", 2))
+EXAMPLE_SPECIALS = 4
+
+
+def vocab_map_diagram(vocab: tuple[tuple[str, int], ...] = EXAMPLE_VOCAB,
+                      specials: int = EXAMPLE_SPECIALS, min_count: int = 5) -> Figure:
+    """Chapter 5: which teacher ids the pruned vocabulary keeps, the student id each gets
+    (``kept_ids[student] = teacher``), and where a dropped token goes (``[UNK]``)."""
+    kept = [t for t, (_, count) in enumerate(vocab) if t < specials or count > min_count]
+    to_student = [kept.index(t) if t in kept else kept.index(1) for t in range(len(vocab))]
+    fig, ax = plt.subplots(figsize=(MAP_WIDTH, 0.55 * len(vocab) + 2.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-3.9, len(vocab) + 0.2)
+    ax.axis("off")
+    top = len(vocab) - 0.5
+    ax.text(1.9, top + 0.45, "teacher id, token (count)", ha="center", fontsize=MAP_FONT)
+    ax.text(8.1, top + 0.45, "student id, token", ha="center", fontsize=MAP_FONT)
+    for t, (token, count) in enumerate(vocab):
+        y = top - t
+        dropped = t not in kept
+        ax.text(1.9, y, f"{t}  {token}  ({count})", ha="center", va="center", fontsize=MAP_FONT,
+                color="#888888" if dropped else "black",
+                bbox={"boxstyle": "round,pad=0.25", "facecolor": COLOURS["teacher"],
+                      "edgecolor": "#444444", "alpha": 0.45 if dropped else 1.0})
+        s = to_student[t]
+        ax.annotate("", xy=(6.7, top - s), xytext=(3.4, y), arrowprops={
+            "arrowstyle": "-|>", "lw": 1.2, "color": "#999999" if dropped else "#333333",
+            "linestyle": "--" if dropped else "-"})
+    for s, t in enumerate(kept):
+        ax.text(8.1, top - s, f"{s}  {vocab[t][0]}", ha="center", va="center", fontsize=MAP_FONT,
+                bbox={"boxstyle": "round,pad=0.25", "facecolor": COLOURS["student"],
+                      "edgecolor": "#444444"})
+    ax.text(5.0, -1.0, f"kept_ids = {kept}", ha="center", fontsize=MAP_FONT, family="monospace")
+    ax.text(5.0, -1.9, f"teacher_to_student = {to_student}", ha="center", fontsize=MAP_FONT,
+            family="monospace")
+    ax.text(5.0, -2.5, f"kept: the specials and tokens seen more than {min_count} times;\n"
+            "a dropped token (dashed arrow) becomes [UNK]", ha="center", va="top",
+            fontsize=MAP_FONT)
+    ax.set_title("Pruning an (invented) vocabulary: the two id maps", fontsize=MAP_FONT)
+    fig.tight_layout()
+    return fig
+
+
+def layer_copy_diagram(teacher_layers: tuple[int, ...] | None = None,
+                       teacher_depth: int = 3) -> Figure:
+    """Chapter 5: the DistilBERT-style student's layers, each a copy of one teacher layer
+    (counted from 0 in both), and the pruned rows of the embeddings and the MLM head."""
+    from .pretraining import DISTILBERT_LAYERS
+
+    teacher_layers = DISTILBERT_LAYERS if teacher_layers is None else teacher_layers
+    fig, ax = plt.subplots(figsize=(MAP_WIDTH, 1.0 * teacher_depth + 3.4))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-0.9, teacher_depth + 2.6)
+    ax.axis("off")
+
+    def box(x: float, y: float, text: str, kind: str, faded: bool = False) -> None:
+        ax.add_patch(FancyBboxPatch((x - 1.7, y - 0.32), 3.4, 0.64, boxstyle="round,pad=0.04",
+                                    facecolor=COLOURS[kind], edgecolor="#444444",
+                                    alpha=0.4 if faded else 1.0))
+        ax.text(x, y, text, ha="center", va="center", fontsize=MAP_FONT,
+                color="#888888" if faded else "black")
+
+    def arrow(y0: float, y1: float, label: str = "") -> None:
+        ax.annotate("", xy=(6.2, y1), xytext=(3.8, y0), arrowprops={
+            "arrowstyle": "-|>", "lw": 1.3, "color": "#333333"})
+        if label:
+            ax.text(5.0, (y0 + y1) / 2 + 0.12, label, ha="center", va="bottom",
+                    fontsize=MAP_FONT, style="italic")
+
+    head, student_depth = teacher_depth + 1, len(teacher_layers)
+    ax.text(2.0, teacher_depth + 2.0, "teacher", ha="center", fontsize=MAP_FONT, weight="bold")
+    ax.text(8.0, teacher_depth + 2.0, "student", ha="center", fontsize=MAP_FONT, weight="bold")
+    box(2.0, 0, "embeddings", "teacher")
+    box(8.0, 0, "embeddings", "student")
+    arrow(0, 0, "kept rows")
+    for layer in range(teacher_depth):
+        box(2.0, layer + 1, f"layer {layer}", "teacher", faded=layer not in teacher_layers)
+    for layer, source in enumerate(teacher_layers):
+        y = 1 + layer * (teacher_depth - 1) / max(student_depth - 1, 1)
+        box(8.0, y, f"layer {layer}", "student")
+        arrow(source + 1, y, "copy")
+    box(2.0, head, "MLM head", "teacher")
+    box(8.0, head, "MLM head", "student")
+    arrow(head, head, "kept rows")
+    ax.text(5.0, -0.75, "layers counted from 0; a faded layer is not copied",
+            ha="center", fontsize=MAP_FONT)
+    ax.set_title(f"DistilBERT-style student: teacher layers {', '.join(map(str, teacher_layers))}"
+                 " copied", fontsize=MAP_FONT)
+    fig.tight_layout()
+    return fig
+
+
+DIAGRAMS.update({"vocab_map.png": vocab_map_diagram, "layer_copy.png": layer_copy_diagram})
+
+
 if __name__ == "__main__":
     _main()

@@ -2,10 +2,11 @@
 
 Masking follows Devlin et al. (2019), "BERT": 15% of tokens are chosen; of them 80% become [MASK],
 10% a random token and 10% stay as they are, redrawn for every batch (dynamic masking, Liu et al.
-2019, "RoBERTa"). With a teacher, the source article adds the KL divergence between the student's
-and the teacher's token distributions and the MSE between normalised [CLS] embeddings; DistilBERT
-(Sanh et al. 2019) weights KL, MLM and a cosine loss between hidden states. A
-:class:`PretrainRecipe` names the weights; the losses are in :mod:`helpers.losses`.
+2019, "RoBERTa"); :func:`masking_table` shows what it did to one text. With a teacher, the source
+article adds the KL divergence between the student's and the teacher's token distributions and
+the MSE between normalised [CLS] embeddings; DistilBERT (Sanh et al. 2019) weights KL, MLM and a
+cosine loss between hidden states. A :class:`PretrainRecipe` names the weights; the losses are in
+:mod:`helpers.losses`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
-from transformers import BertForMaskedLM
+from transformers import BertForMaskedLM, PreTrainedTokenizerBase
 
 from .batching import EncodedDataset, make_loader
 from .budgets import StudentBudget
@@ -63,6 +66,38 @@ def mask_tokens(input_ids: torch.Tensor, special_ids: torch.Tensor, mask_id: int
     masked = torch.where(to_mask, torch.full_like(input_ids, mask_id), input_ids)
     masked = torch.where(to_random, random_ids, masked)
     return masked, labels
+
+
+MASK_ACTIONS = ("[MASK]", "random", "kept", "not chosen")
+"""What :func:`mask_tokens` did at a position, as :func:`masking_table` names it."""
+
+
+def masking_table(tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[int],
+                  masked: Sequence[int], labels: Sequence[int]) -> pd.DataFrame:
+    """One row per position of one masked text: the original token, what :func:`mask_tokens`
+    did to it (one of :data:`MASK_ACTIONS`), the token the student reads and the label.
+
+    A chosen position whose random replacement drew the original token again reads as "kept":
+    the student sees the same thing either way. The label is the original id where the loss
+    looks and ``-100`` where it does not.
+    """
+    original, masked, labels = (np.asarray(x).tolist() for x in (input_ids, masked, labels))
+    if not len(original) == len(masked) == len(labels):
+        raise ValueError("input_ids, masked and labels must have the same length")
+
+    def action(token: int, seen: int, label: int) -> str:
+        if label == IGNORE:
+            return MASK_ACTIONS[3]
+        if seen == tokenizer.mask_token_id:
+            return MASK_ACTIONS[0]
+        return MASK_ACTIONS[2] if seen == token else MASK_ACTIONS[1]
+
+    return pd.DataFrame({
+        "original token": tokenizer.convert_ids_to_tokens(original),
+        "action": [action(*row) for row in zip(original, masked, labels, strict=True)],
+        "student reads": tokenizer.convert_ids_to_tokens(masked),
+        "label": labels,
+    }).rename_axis("position")
 
 
 def special_and_regular_ids(vocab: PrunedVocab, device: torch.device | str = "cpu"
