@@ -22,6 +22,7 @@ from helpers.checkpoints import (
 from helpers.config import BookConfig
 from helpers.data import Splits
 from helpers.encoding import choose_max_length, token_lengths
+from helpers.errors import OutputPathError
 from helpers.standin import (
     is_standin,
     main,
@@ -126,7 +127,7 @@ def test_standin_is_reproducible_and_not_rebuilt(
 def test_make_standin_never_replaces_a_real_model(
     tiny_dir: Path, rubert_tokenizer_dir: Path
 ) -> None:
-    with pytest.raises(FileExistsError, match="not a stand-in"):
+    with pytest.raises(OutputPathError, match="not a stand-in"):
         make_standin_teacher(rubert_tokenizer_dir, tiny_dir)
 
 

@@ -22,11 +22,12 @@ from typing import Any
 from torch import nn
 
 from .config import DEFAULT_TEACHER
+from .errors import UserError
 
 LABELS = {0: "normal", 1: "toxic"}
 
 
-class TeacherUnavailableError(RuntimeError):
+class TeacherUnavailableError(UserError, RuntimeError):
     """The teacher could not be loaded; the message says why and what to do."""
 
 
@@ -188,7 +189,7 @@ def load_teacher_classifier(name_or_path: str, num_labels: int = 2) -> tuple[Any
     return _load(name_or_path, load)
 
 
-class MissingHeadError(ValueError):
+class MissingHeadError(UserError, ValueError):
     """A checkpoint lacks the weights a chapter needs (its masked-language-model head)."""
 
 
