@@ -32,6 +32,7 @@ from helpers.standin import (
     standin_notice,
     standin_warning,
     teacher_fields,
+    teacher_row_name,
 )
 from helpers.teacher import (
     INFO_FILE,
@@ -129,6 +130,19 @@ def test_make_standin_never_replaces_a_real_model(
 ) -> None:
     with pytest.raises(OutputPathError, match="not a stand-in"):
         make_standin_teacher(rubert_tokenizer_dir, tiny_dir)
+
+
+def test_teacher_row_is_named_after_the_teacher_used(tiny, standin_teacher_dir: Path,
+                                                     tmp_path: Path) -> None:
+    def config(teacher: str) -> BookConfig:
+        return BookConfig(data=None, teacher=teacher, small=True, root=tmp_path)
+
+    _, model = tiny
+    assert teacher_row_name(config("cointegrated/rubert-tiny"), model) == "rubert-tiny teacher"
+    assert teacher_row_name(config("cointegrated/rubert-tiny2"), model) == "rubert-tiny2 teacher"
+    assert teacher_row_name(config("/models/my-bert/"), model) == "my-bert teacher"
+    _, standin = load_teacher_classifier(str(standin_teacher_dir))
+    assert teacher_row_name(config("cointegrated/rubert-tiny"), standin) == "stand-in teacher"
 
 
 def test_is_standin_false_without_marker(tiny) -> None:

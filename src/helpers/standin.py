@@ -88,6 +88,15 @@ def teacher_fields(config: BookConfig, model: Any) -> dict[str, Any]:
     return {"teacher": config.teacher, "standin": is_standin(model)}
 
 
+def teacher_row_name(config: BookConfig, model: Any) -> str:
+    """The results row name of the fine-tuned teacher: the last part of its hub id or its folder's
+    name (``cointegrated/rubert-tiny`` -> ``"rubert-tiny teacher"``), or ``"stand-in teacher"``
+    for the offline stand-in, which is no named model."""
+    if is_standin(model):
+        return "stand-in teacher"
+    return f"{Path(str(config.teacher).rstrip('/').rstrip(chr(92))).name} teacher"
+
+
 def standin_notice(frame: pd.DataFrame) -> str:
     """:data:`STANDIN_NOTICE` and the names of the rows of ``frame`` (results rows, or a table
     indexed by model) that depend on a stand-in teacher; ``""`` when none does."""
