@@ -38,11 +38,27 @@ WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.
                    "pytorch_model.bin.index.json")
 
 
+# What a teacher folder needs, for `hf download --include`: the config, the tokenizer's files (the
+# hub's rubert-tiny has vocab.txt and its configs, newer repos a tokenizer.json; a pattern that
+# matches nothing is skipped) and ONE weight file. A whole repository can hold the weights twice
+# (model.safetensors and pytorch_model.bin) and files the book never loads (rubert-tiny's also has
+# a 259 MB T5 decoder). model.safetensors is the one transformers prefers and loads without
+# pickle; a repository that has only pytorch_model.bin needs that name instead.
+DOWNLOAD_FILES = ("config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                  "special_tokens_map.json", "model.safetensors")
+
+
+def download_command(hub_id: str) -> str:
+    """The ``hf download`` command that fetches what the book loads of ``hub_id``, nothing else."""
+    return f"hf download {hub_id} --local-dir DIR --include {' '.join(DOWNLOAD_FILES)}"
+
+
 def _what_to_do(hub_id: str) -> str:
     return (
         "What to do:\n"
         "  * set BOOK_TEACHER to a local folder with the model, e.g. one downloaded on a machine "
-        f"with internet access by `hf download {hub_id} --local-dir DIR` (`hf` is the command "
+        f"with internet access by `{download_command(hub_id)}` (pytorch_model.bin instead of "
+        "model.safetensors where the repository has no model.safetensors; `hf` is the command "
         "line of huggingface_hub, installed with transformers); or\n"
         "  * to run the code without the real model, make an offline stand-in with "
         "`python -m helpers.standin --tokenizer DIR --out DIR` and set "
