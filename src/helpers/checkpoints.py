@@ -57,8 +57,8 @@ def _what_to_do(hub_id: str) -> str:
     return (
         "What to do:\n"
         "  * set BOOK_TEACHER to a local folder with the model, e.g. one downloaded on a machine "
-        f"with internet access by `{download_command(hub_id)}` (pytorch_model.bin instead of "
-        "model.safetensors where the repository has no model.safetensors; `hf` is the command "
+        f"with internet access by `{download_command(hub_id)}` (for a repository that offers "
+        "only pytorch_model.bin, name that instead of model.safetensors; `hf` is the command "
         "line of huggingface_hub, installed with transformers); or\n"
         "  * to run the code without the real model, make an offline stand-in with "
         "`python -m helpers.standin --tokenizer DIR --out DIR` and set "
