@@ -15,7 +15,8 @@ SHARED_TOKENIZER = ROOT.parent / "shared" / "models" / "rubert-tiny-tokenizer"
 @pytest.fixture(scope="session")
 def rubert_tokenizer_dir() -> Path:
     """A folder with rubert-tiny's tokenizer and config: the shared copy, else ``BOOK_TEACHER``."""
-    candidates = [SHARED_TOKENIZER]
+    # A git worktree of the checkout lies deeper: the shared folder is then a level further up.
+    candidates = [SHARED_TOKENIZER, ROOT.parents[1] / "shared" / "models" / "rubert-tiny-tokenizer"]
     teacher = os.environ.get("BOOK_TEACHER", "").strip()
     if teacher:
         candidates.append(Path(teacher).expanduser())

@@ -102,3 +102,28 @@ def test_a_checkpoint_without_its_mlm_head_stops_chapter_five(tmp_path: Path,
         load_teacher_mlm(str(tmp_path / "classifier"))
     # The real structure (the stand-in has rubert-tiny's heads) loads without complaint.
     load_teacher_mlm(str(tiny2_dir))
+
+
+def test_the_layer_subset_student_keeps_only_the_positions_the_book_uses(
+    tiny2_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    teacher_tokenizer, teacher = load_teacher_mlm(str(tiny2_dir))
+    vocab = pruning.prune_vocabulary(teacher_tokenizer, splits().train["text"].tolist() * 6,
+                                     tmp_path / "v")
+    student = students.make_layer_subset_student(teacher, vocab, teacher_layers=(0, 2))
+    assert student.config.max_position_embeddings == 512
+    rows = student.bert.embeddings.position_embeddings.weight
+    assert rows.shape == (512, 312)
+    torch.testing.assert_close(rows, teacher.bert.embeddings.position_embeddings.weight[:512])
+    # The 1,536 positions of rubert-tiny2 beyond 512, 312 wide, are gone.
+    full = students.make_layer_subset_student(teacher, vocab, teacher_layers=(0, 2),
+                                              max_position_embeddings=TINY2_POSITIONS)
+    assert sum(p.numel() for p in full.parameters()) - sum(
+        p.numel() for p in student.parameters()) == 479_232
+    # Saved and loaded back (as chapter 5's head does), the config and the weights agree.
+    student.save_pretrained(tmp_path / "s")
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "s", num_labels=2)
+    assert loaded.config.max_position_embeddings == 512
+    assert loaded.bert.embeddings.position_embeddings.weight.shape == (512, 312)

@@ -169,9 +169,19 @@ def test_cls_logreg_is_recorded_and_reloaded(tmp_path: Path) -> None:
     np.testing.assert_allclose(reloaded.predict_proba(splits.test["text"].tolist()),
                                run.test_proba, atol=1e-6)
     check_predictor(reloaded, TEXTS)
-    # Its parameters: the encoder's plus the regression's coefficients and intercept.
-    assert reloaded.params == run.params == sum(
-        p.numel() for p in reloaded.model.parameters()) + 32 + 1
+    # Its parameters: the encoder's plus the regression's coefficients and intercept; not BERT's
+    # pooler (a 32 x 32 dense layer here), which the [CLS] vector does not go through.
+    from transformers import AutoModel
+
+    full = AutoModel.from_pretrained(config.artifacts_dir / "encoder")
+    pooler = sum(p.numel() for p in full.pooler.parameters())
+    assert pooler == 32 * 32 + 32
+    assert reloaded.params == run.params == sum(p.numel() for p in full.parameters()) - pooler + 33
+    from safetensors import safe_open
+
+    saved = config.artifacts_dir / row["artifact"] / "encoder" / "model.safetensors"
+    with safe_open(str(saved), "pt") as weights:
+        assert not any(key.startswith("pooler.") for key in weights.keys())  # noqa: SIM118
 
 
 def test_load_classifier_dispatches_on_kind_and_explains_failures(tmp_path: Path) -> None:

@@ -61,11 +61,14 @@ def test_clean_dataset_counts_every_change() -> None:
     assert sorted(cleaned["text"]) == ["a", "c", "d", "e"]
     assert dict(zip(cleaned["text"], cleaned["label"], strict=True)) == {
         "a": 1, "c": 0, "d": 1, "e": 0}
+    assert report.dropped == {"empty": 2, "duplicate": 2, "conflicting": 2}
+    assert report.describe() == ("10 rows read, 4 kept; dropped 2 empty, 2 duplicate, "
+                                 "2 with conflicting labels")
 
 
 def test_clean_dataset_with_nothing_left_raises() -> None:
     frame = pd.DataFrame({"text": ["x", "x", "  "], "label": [0, 1, 0]})
-    with pytest.raises(DatasetError, match="No rows are left"):
+    with pytest.raises(DatasetError, match="no rows are left"):
         clean_dataset(frame)
 
 
@@ -114,7 +117,7 @@ def test_read_dataset_reads_text_and_int_labels(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="No dataset at"):
+    with pytest.raises(DatasetError, match="no file at .*absent.csv: check the path to your CSV"):
         read_dataset(tmp_path / "absent.csv")
 
 
@@ -136,6 +139,13 @@ def test_empty_file_is_not_a_csv(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
     with pytest.raises(DatasetError, match="UTF-8 CSV"):
+        read_dataset(path)
+
+
+def test_header_only_file_says_it_has_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("comment,toxic\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"has a header \(comment, toxic\) but no rows"):
         read_dataset(path)
 
 
@@ -162,7 +172,7 @@ def test_missing_labels(tmp_path: Path) -> None:
 
 def test_no_rows_after_cleaning_from_file(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "blank.csv", [("  ", 0), ("\n", 1)])
-    with pytest.raises(DatasetError, match="No rows are left"):
+    with pytest.raises(DatasetError, match="no rows are left"):
         clean_dataset(read_dataset(path))
 
 

@@ -52,15 +52,26 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["
 RANGES = ranges(PROJECT)
 
 
-def test_pins_parse_and_refuse_what_is_not_a_pin() -> None:
-    parsed = pins("a==1.0  # why\n\n# comment\nB_c==2\n")
-    assert parsed == {"a": Version("1.0"), "b-c": Version("2")}
-    for bad in ("a>=1.0", "a", "a==1\na==2"):
-        try:
-            pins(bad)
-        except (AssertionError, ValueError):
-            continue
-        raise AssertionError(f"{bad!r} was accepted")
+def test_requirements_txt_pins_every_line() -> None:
+    """Every requirement line of the real file is one exact pin (``pins`` raises otherwise)."""
+    lines = [line.split("#", 1)[0].strip()
+             for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line]
+    assert len(PINS) == len(lines) and len(lines) >= 10
+
+
+def test_versions_the_documents_name_are_the_pins() -> None:
+    """A command in README.md or setup.md that installs ``name==version`` (the CPU torch, the
+    server's onnxruntime, tokenizers and numpy) installs what requirements.txt pins."""
+    named = 0
+    for doc in (ROOT / "README.md", ROOT / "book" / "setup.md"):
+        for name, version in re.findall(r"([A-Za-z][\w.-]*)==(\d[\w.]*)",
+                                        doc.read_text(encoding="utf-8")):
+            assert PINS.get(canonicalize_name(name)) == Version(version), (
+                f"{doc.name} installs {name}=={version}, requirements.txt pins "
+                f"{PINS.get(canonicalize_name(name))}")
+            named += 1
+    assert named >= 4  # torch in both documents, the server's three packages
 
 
 def test_every_dependency_is_in_both_files() -> None:

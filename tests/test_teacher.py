@@ -15,6 +15,7 @@ from helpers.article_bugs import logits_one_at_a_time
 from helpers.batching import text_logits
 from helpers.checkpoints import (
     TeacherUnavailableError,
+    download_command,
     hub_reachable,
     load_teacher_classifier,
     load_teacher_mlm,
@@ -22,6 +23,7 @@ from helpers.checkpoints import (
 from helpers.config import BookConfig
 from helpers.data import Splits
 from helpers.encoding import choose_max_length, token_lengths
+from helpers.errors import OutputPathError
 from helpers.standin import (
     is_standin,
     main,
@@ -31,6 +33,7 @@ from helpers.standin import (
     standin_notice,
     standin_warning,
     teacher_fields,
+    teacher_row_name,
 )
 from helpers.teacher import (
     INFO_FILE,
@@ -126,8 +129,21 @@ def test_standin_is_reproducible_and_not_rebuilt(
 def test_make_standin_never_replaces_a_real_model(
     tiny_dir: Path, rubert_tokenizer_dir: Path
 ) -> None:
-    with pytest.raises(FileExistsError, match="not a stand-in"):
+    with pytest.raises(OutputPathError, match="not a stand-in"):
         make_standin_teacher(rubert_tokenizer_dir, tiny_dir)
+
+
+def test_teacher_row_is_named_after_the_teacher_used(tiny, standin_teacher_dir: Path,
+                                                     tmp_path: Path) -> None:
+    def config(teacher: str) -> BookConfig:
+        return BookConfig(data=None, teacher=teacher, small=True, root=tmp_path)
+
+    _, model = tiny
+    assert teacher_row_name(config("cointegrated/rubert-tiny"), model) == "rubert-tiny teacher"
+    assert teacher_row_name(config("cointegrated/rubert-tiny2"), model) == "rubert-tiny2 teacher"
+    assert teacher_row_name(config("/models/my-bert/"), model) == "my-bert teacher"
+    _, standin = load_teacher_classifier(str(standin_teacher_dir))
+    assert teacher_row_name(config("cointegrated/rubert-tiny"), standin) == "stand-in teacher"
 
 
 def test_is_standin_false_without_marker(tiny) -> None:
@@ -203,17 +219,9 @@ HINTS = ("BOOK_TEACHER", "python -m helpers.standin --tokenizer DIR --out DIR", 
 
 
 def assert_helpful(message: str, download: str = "cointegrated/rubert-tiny") -> None:
-    for hint in (*HINTS, f"hf download {download} --local-dir DIR"):
+    for hint in (*HINTS, download_command(download)):
         assert hint in message
     assert "huggingface-cli" not in message  # not installed by the pinned hub client
-
-
-def test_the_download_command_named_is_installed() -> None:
-    """The hub client that transformers installs provides the `hf` command the errors name."""
-    from importlib.metadata import entry_points
-
-    commands = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert commands.get("hf", "").startswith("huggingface_hub")
 
 
 @pytest.mark.parametrize("loader", [load_teacher_classifier, load_teacher_mlm])

@@ -15,6 +15,7 @@ from helpers.benchmark import count_parameters
 from helpers.bpe import train_bpe_tokenizer
 from helpers.data import Splits
 from helpers.encoding import encode_texts
+from helpers.losses import cross_entropy_loss
 from helpers.token_models import (
     BiLSTMClassifier,
     CNNClassifier,
@@ -156,12 +157,27 @@ def test_padding_summary_orders_the_three_schemes():
     assert positions[0] > positions[1] > positions[2] >= sum(min(n, 50) for n in lengths)
 
 
-def test_sigmoid_demo_shows_the_floor_and_vanishing_gradient():
-    demo = sigmoid_before_cross_entropy_demo()
-    right, wrong = demo.loc["confidently right"], demo.loc["confidently wrong"]
-    assert right["loss CE(logits)"] < 0.01
-    assert right["loss CE(sigmoid(logits))"] > np.log(1 + np.exp(-1)) - 1e-3
-    assert wrong["|grad| CE(sigmoid(logits))"] < 0.05 * wrong["|grad| CE(logits)"]
+@pytest.mark.parametrize("make", [small_model, lambda: small_cnn()])
+def test_the_books_networks_and_loss_have_no_sigmoid_floor(make) -> None:
+    """The article put a sigmoid before cross-entropy, which keeps the loss above
+    log(1 + e^-1) ~ 0.31 however right the model is (``sigmoid_before_cross_entropy_demo``). The
+    book's networks return raw logits and its loss takes them as they are: a model made
+    confidently right goes below that floor, and a confidently wrong one keeps a full gradient."""
+    model = make().eval()
+    with torch.no_grad():  # make the network confidently say "toxic" whatever the text
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([-4.0, 4.0]))
+    ids, mask = batch(ROWS)
+    logits = model(ids, mask)
+    assert logits.max().item() > 1 and logits.min().item() < 0  # not squashed into (0, 1)
+    floor = float(np.log(1 + np.exp(-1)))
+    right = cross_entropy_loss(logits, {"labels": torch.ones(4, dtype=torch.long)})
+    assert right.item() < 0.01 < floor
+    demo = sigmoid_before_cross_entropy_demo().loc["confidently right"]
+    assert demo["loss CE(logits)"] == pytest.approx(right.item(), abs=1e-4)
+    wrong = cross_entropy_loss(logits, {"labels": torch.zeros(4, dtype=torch.long)})
+    wrong.backward()
+    assert model.classifier.bias.grad.abs().max().item() > 0.9  # softmax(8) ~ 1: no flat tail
 
 
 def small_cnn(seed: int = 0) -> CNNClassifier:

@@ -56,15 +56,16 @@ def tiny_bert_tokenizer(folder: Path):
 
 def tiny_bert_folder(folder: Path, classifier: bool = True, seed: int = 0) -> Path:
     """A randomly initialised 1-layer BERT of width 32 and its tokenizer, saved with
-    ``save_pretrained`` (a sequence classifier, or an MLM model to fine-tune as a teacher)."""
-    from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification
+    ``save_pretrained`` (a sequence classifier, or a pre-training model to fine-tune as a teacher:
+    encoder, pooler and MLM head, as rubert-tiny is saved)."""
+    from transformers import BertConfig, BertForPreTraining, BertForSequenceClassification
 
     tokenizer = tiny_bert_tokenizer(folder / "_vocab")
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
                         pad_token_id=tokenizer.pad_token_id, num_labels=2)
     torch.manual_seed(seed)
-    model = (BertForSequenceClassification if classifier else BertForMaskedLM)(config).eval()
+    model = (BertForSequenceClassification if classifier else BertForPreTraining)(config).eval()
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder

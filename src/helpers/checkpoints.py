@@ -22,11 +22,12 @@ from typing import Any
 from torch import nn
 
 from .config import DEFAULT_TEACHER
+from .errors import UserError
 
 LABELS = {0: "normal", 1: "toxic"}
 
 
-class TeacherUnavailableError(RuntimeError):
+class TeacherUnavailableError(UserError, RuntimeError):
     """The teacher could not be loaded; the message says why and what to do."""
 
 
@@ -37,11 +38,27 @@ WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.
                    "pytorch_model.bin.index.json")
 
 
+# What a teacher folder needs, for `hf download --include`: the config, the tokenizer's files (the
+# hub's rubert-tiny has vocab.txt and its configs, newer repos a tokenizer.json; a pattern that
+# matches nothing is skipped) and ONE weight file. A whole repository can hold the weights twice
+# (model.safetensors and pytorch_model.bin) and files the book never loads (rubert-tiny's also has
+# a 259 MB T5 decoder). model.safetensors is the one transformers prefers and loads without
+# pickle; a repository that has only pytorch_model.bin needs that name instead.
+DOWNLOAD_FILES = ("config.json", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+                  "special_tokens_map.json", "model.safetensors")
+
+
+def download_command(hub_id: str) -> str:
+    """The ``hf download`` command that fetches what the book loads of ``hub_id``, nothing else."""
+    return f"hf download {hub_id} --local-dir DIR --include {' '.join(DOWNLOAD_FILES)}"
+
+
 def _what_to_do(hub_id: str) -> str:
     return (
         "What to do:\n"
         "  * set BOOK_TEACHER to a local folder with the model, e.g. one downloaded on a machine "
-        f"with internet access by `hf download {hub_id} --local-dir DIR` (`hf` is the command "
+        f"with internet access by `{download_command(hub_id)}` (for a repository that offers "
+        "only pytorch_model.bin, name that instead of model.safetensors; `hf` is the command "
         "line of huggingface_hub, installed with transformers); or\n"
         "  * to run the code without the real model, make an offline stand-in with "
         "`python -m helpers.standin --tokenizer DIR --out DIR` and set "
@@ -170,7 +187,9 @@ def load_teacher_classifier(name_or_path: str, num_labels: int = 2) -> tuple[Any
     """Tokenizer and sequence classifier from a hub id or folder.
 
     From a pre-training checkpoint (rubert-tiny, the stand-in) the classification head is new and
-    randomly initialised: it is learned by :func:`finetune_teacher`.
+    randomly initialised: it is learned by :func:`finetune_teacher`. Everything else, the
+    embeddings, the encoder and the pooler under the head, must come from the checkpoint:
+    :class:`MissingWeightsError` if any of it would be random.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -181,14 +200,36 @@ def load_teacher_classifier(name_or_path: str, num_labels: int = 2) -> tuple[Any
         with quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(name_or_path,
                                                       local_files_only=local_files_only)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                name_or_path, num_labels=num_labels, local_files_only=local_files_only, **names)
-        return tokenizer, model
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, num_labels=num_labels, local_files_only=local_files_only,
+                output_loading_info=True, **names)
+        return tokenizer, (model, info)
 
-    return _load(name_or_path, load)
+    tokenizer, (model, info) = _load(name_or_path, load)
+    require_loaded(name_or_path, info, f"{model.base_model_prefix}.", "the BERT encoder "
+                   "(embeddings, layers and pooler)")
+    return tokenizer, model
 
 
-class MissingHeadError(ValueError):
+class MissingWeightsError(UserError, ValueError):
+    """A checkpoint lacks weights a chapter needs; loading it would leave them random."""
+
+
+def require_loaded(name_or_path: str, info: dict[str, Any], prefix: str, what: str) -> None:
+    """Raise :class:`MissingWeightsError` if any weight under ``prefix`` was not in the checkpoint
+    (``info``: transformers' ``output_loading_info``): transformers would initialise it at random
+    and only log a warning."""
+    missing = sorted(k for k in info["missing_keys"] if k.startswith(prefix))
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4
+                                          else "")
+        raise MissingWeightsError(
+            f"{name_or_path} lacks {what}: {shown} are missing from the checkpoint, and would be "
+            "random. Use a checkpoint saved with them, e.g. cointegrated/rubert-tiny from the "
+            "hub, or a folder that save_pretrained wrote for a BertForPreTraining model.")
+
+
+class MissingHeadError(MissingWeightsError):
     """A checkpoint lacks the weights a chapter needs (its masked-language-model head)."""
 
 
@@ -209,6 +250,7 @@ def load_teacher_mlm(name_or_path: str) -> tuple[Any, nn.Module]:
         return tokenizer, (model, info)
 
     tokenizer, (model, info) = _load(name_or_path, load)
+    require_loaded(name_or_path, info, f"{model.base_model_prefix}.", "the BERT encoder")
     missing = sorted(k for k in info["missing_keys"] if k.startswith("cls.predictions"))
     if missing:
         raise MissingHeadError(

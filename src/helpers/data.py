@@ -6,6 +6,7 @@ same cleaned data, so no chapter ever sees another chapter's test texts during t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import shutil
@@ -20,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from .config import SEED, BookConfig, get_config
+from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ LABEL_COLUMN = "toxic"
 SMALL_SIZES = {"train": 400, "valid": 150, "test": 150}
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """The dataset cannot be used as it is; the message says why and what to do."""
 
 
@@ -181,7 +183,8 @@ def read_dataset(
     """
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"No dataset at {path}. Check the path (or BOOK_DATA).")
+        # Names the file itself: the book's own BOOK_DATA is checked (and named) before this.
+        raise DatasetError(f"no file at {path}: check the path to your CSV")
     try:
         frame = pd.read_csv(path, dtype={text_column: "string"}, keep_default_na=False,
                             na_values={label_column: [""]})
@@ -193,9 +196,12 @@ def read_dataset(
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
         raise DatasetError(
-            f"{path} lacks the column(s) {missing}; it has {list(frame.columns)}. Pass "
-            "text_column= and label_column= to name yours."
+            f"{path} lacks the column(s) {missing}; it has {list(frame.columns)}. Name yours "
+            "with --text-column and --label-column (text_column= and label_column= in Python)."
         )
+    if frame.empty:
+        raise DatasetError(f"{path} has a header ({', '.join(map(str, frame.columns))}) but no "
+                           "rows: add one row per text under it")
     labels = pd.to_numeric(frame[label_column], errors="coerce")
     bad = labels.isna() | ~labels.isin([0, 1])
     if bad.any():
@@ -223,6 +229,18 @@ class CleaningReport:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Rows dropped, by reason: empty text, repeat of a kept text, conflicting labels."""
+        return {"empty": self.empty_dropped, "duplicate": self.duplicate_rows_dropped,
+                "conflicting": self.conflicting_rows_dropped}
+
+    def describe(self) -> str:
+        """One line: rows read and kept, and the rows dropped for each reason."""
+        d = self.dropped
+        return (f"{self.rows_in} rows read, {self.rows_out} kept; dropped {d['empty']} empty, "
+                f"{d['duplicate']} duplicate, {d['conflicting']} with conflicting labels")
+
 
 def clean_dataset(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     """Strip whitespace, drop empty texts and resolve duplicates; report every count.
@@ -242,8 +260,6 @@ def clean_dataset(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     kept = kept[~is_conflicting]
     is_repeat = kept["text"].duplicated(keep="first")
     kept = kept[~is_repeat].reset_index(drop=True)
-    if kept.empty:
-        raise DatasetError("No rows are left after cleaning: every text is empty or conflicting.")
     report = CleaningReport(
         rows_in=len(frame),
         ending_in_newline=ending_in_newline,
@@ -254,16 +270,21 @@ def clean_dataset(frame: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
         duplicate_rows_dropped=int(is_repeat.sum()),
         rows_out=len(kept),
     )
+    if kept.empty:
+        raise DatasetError(f"no rows are left after cleaning ({report.describe()}): every text is "
+                           "empty or has conflicting labels")
     return kept, report
 
 
 @dataclass(frozen=True)
 class Splits:
-    """The train, validation and test parts; each a frame with ``text`` and ``label``."""
+    """The train, validation and test parts; each a frame with ``text`` and ``label``;
+    ``cleaning``: what cleaning the file dropped, when the splits come from one."""
 
     train: pd.DataFrame
     valid: pd.DataFrame
     test: pd.DataFrame
+    cleaning: CleaningReport | None = None
 
     def items(self) -> list[tuple[str, pd.DataFrame]]:
         return [("train", self.train), ("valid", self.valid), ("test", self.test)]
@@ -305,7 +326,8 @@ def subsample_splits(
         part, _ = train_test_split(frame, train_size=n, stratify=frame["label"], random_state=seed)
         return part.reset_index(drop=True)
 
-    return Splits(**{name: take(frame, sizes[name]) for name, frame in splits.items()})
+    return Splits(**{name: take(frame, sizes[name]) for name, frame in splits.items()},
+                  cleaning=splits.cleaning)
 
 
 def load_dataset(config: BookConfig | None = None) -> tuple[pd.DataFrame, CleaningReport]:
@@ -326,9 +348,9 @@ def load_csv_splits(csv_path: str | Path, text_column: str = TEXT_COLUMN,
                     label_column: str = LABEL_COLUMN, small: bool = False,
                     seed: int = SEED) -> Splits:
     """Read, check, clean and split a CSV exactly as :func:`load_splits` does the
-    book's dataset, with your own column names (subsampled when ``small``)."""
+    book's dataset, with your own column names (subsampled when ``small``). What cleaning
+    dropped, by reason, is logged and kept in the splits' ``cleaning``."""
     frame, report = clean_dataset(read_dataset(Path(csv_path), text_column, label_column))
-    logger.info("%s: %d rows read, %d kept after cleaning", csv_path, report.rows_in,
-                report.rows_out)
-    splits = split_dataset(frame, seed=seed)
+    logger.info("%s: %s", csv_path, report.describe())
+    splits = dataclasses.replace(split_dataset(frame, seed=seed), cleaning=report)
     return subsample_splits(splits, seed=seed) if small else splits

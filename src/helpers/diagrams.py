@@ -9,12 +9,15 @@ repository's root; ``--out DIR`` writes elsewhere).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
+
+from .errors import add_debug_flag, check_writable_dir, run_command
 
 COLOURS = {"data": "#eeeeee", "teacher": "#fbd9b5", "student": "#c6dbef", "loss": "#f4c2c2",
            "output": "#ffffff"}
@@ -167,12 +170,19 @@ def save_diagrams(out_dir: str | Path = Path("book") / "figures", dpi: int = 110
     return paths
 
 
-def _main() -> None:
-    parser = argparse.ArgumentParser(description="Draw the book's diagrams into book/figures/.")
+def _main(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m helpers.diagrams",
+                                     description="Draw the book's diagrams into book/figures/.")
     parser.add_argument("--out", default=str(Path("book") / "figures"))
-    for path in save_diagrams(parser.parse_args().out):
+    add_debug_flag(parser)
+    out = check_writable_dir(parser.parse_args(argv).out)
+    for path in save_diagrams(out):
         print(path)
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m helpers.diagrams [--out DIR]``; an unusable ``--out`` is one line on stderr."""
+    return run_command(_main, argv, prog="python -m helpers.diagrams")
 
 
 # --------------------------------------------------------------------------- chapter 5's maps
@@ -279,4 +289,4 @@ DIAGRAMS.update({"vocab_map.png": vocab_map_diagram, "layer_copy.png": layer_cop
 
 
 if __name__ == "__main__":
-    _main()
+    sys.exit(main())

@@ -53,12 +53,16 @@ class ClsPooler(nn.Module):
 def load_encoder(model_dir: str | Path, tokenizer_dir: str | Path | None = None
                  ) -> tuple[Any, ClsPooler]:
     """Tokenizer and [CLS] pooler of any BERT checkpoint (pre-training, MLM or classifier): the
-    task heads are dropped. ``tokenizer_dir`` defaults to ``model_dir``."""
+    task heads are dropped, and so is BERT's pooler (a dense layer over [CLS], 97,656 parameters
+    in rubert-tiny), which the raw [CLS] vector never passes through: it is neither counted nor
+    saved. ``tokenizer_dir`` defaults to ``model_dir``."""
     from transformers import AutoModel, AutoTokenizer
 
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or model_dir))
         encoder = AutoModel.from_pretrained(str(model_dir)).eval()
+    if getattr(encoder, "pooler", None) is not None:
+        encoder.pooler = None  # BertModel skips a missing pooler; last_hidden_state is unchanged
     return tokenizer, ClsPooler(encoder).eval()
 
 

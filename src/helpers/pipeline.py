@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from .config import BookConfig, find_root, get_config
 from .data import LABEL_COLUMN, TEXT_COLUMN, load_csv_splits
 from .distill import train_token_student
 from .encoding import choose_max_length, token_lengths
+from .errors import OutputPathError, add_debug_flag, check_writable_dir, run_command
 from .evaluation import evaluate
 from .losses import article_loss_fn
 from .messages import set_verbosity
@@ -47,7 +49,8 @@ STEPS = ("baseline", "bilstm", "teacher", "distill")
 
 
 def refuse_book_artifacts(out_dir: str | Path) -> Path:
-    """``out_dir`` resolved, unless its ``artifacts/`` would be (or lie inside) the book's own.
+    """``out_dir`` resolved, unless its ``artifacts/`` would be (or lie inside) the book's own
+    (:class:`helpers.errors.OutputPathError`).
 
     The book's artifacts (under its root, or ``BOOK_ARTIFACTS``) belong to the chapters: a run on
     other data must not mix its models and results into them.
@@ -61,10 +64,19 @@ def refuse_book_artifacts(out_dir: str | Path) -> Path:
             continue  # not a book
         book = (home / "artifacts").expanduser().resolve()
         if target == book or target.is_relative_to(book):
-            raise ValueError(
-                f"out_dir {str(out_dir)!r} would write into the book's own artifacts ({book}), "
-                "which belong to its chapters; choose a folder of your own, e.g. "
-                "out_dir='my_run'")
+            raise OutputPathError(
+                f"the output folder {str(out_dir)!r} would write into the book's own artifacts "
+                f"({book}), which belong to its chapters; choose a folder of your own, e.g. my_run")
+    return out
+
+
+def check_output_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` resolved, once it is known that the run can write ``out_dir/artifacts/``:
+    not the book's own artifacts (:func:`refuse_book_artifacts`), no file on the way, a place
+    this process may write (:func:`helpers.errors.check_writable_dir`). Checked before any work,
+    so that a run does not fit models and then fail."""
+    out = check_writable_dir(refuse_book_artifacts(out_dir))
+    check_writable_dir(out / "artifacts", "folder for the run's artifacts")
     return out
 
 
@@ -89,8 +101,9 @@ def run_chain(
     ``label_column``); ``teacher`` is a hub id or local folder of a BERT to fine-tune (default:
     the book's, ``BOOK_TEACHER`` or ``cointegrated/rubert-tiny``). Everything is written under
     ``out_dir/artifacts/{full,small}/`` (models, cached teacher logits, ``results.json``) and
-    nowhere else; an ``out_dir`` whose ``artifacts/`` is the book's own is refused
-    (:func:`refuse_book_artifacts`). ``steps`` is any subset of :data:`STEPS`, run in this order:
+    nowhere else; an ``out_dir`` that cannot be written, or whose ``artifacts/`` is the book's
+    own, is refused before any work (:func:`check_output_dir`). ``steps`` is any subset of
+    :data:`STEPS`, run in this order:
 
     ``baseline``
         character 1-5-gram TF-IDF + logistic regression, ``C`` chosen on the validation split;
@@ -110,12 +123,13 @@ def run_chain(
     has one row per model of this run, with the test scores, parameters, size on disk, CPU latency
     over ``latency_texts`` test texts (default 20 when ``small``, else 200) and throughput over the
     test split, measured with ``threads`` threads. If the teacher is a stand-in, its rows say so
-    (``standin``).
+    (``standin``). ``table.attrs["dropped"]`` counts the rows cleaning dropped, by reason
+    (:attr:`helpers.data.CleaningReport.dropped`).
     """
     unknown = set(steps) - set(STEPS)
     if unknown:
         raise ValueError(f"Unknown step(s) {sorted(unknown)}; choose from {STEPS}")
-    out = refuse_book_artifacts(out_dir)
+    out = check_output_dir(out_dir)
     teacher = teacher or get_config().teacher
     config = BookConfig(data=Path(csv_path), teacher=teacher, small=small, root=out)
     splits = load_csv_splits(csv_path, text_column, label_column, small)
@@ -179,6 +193,7 @@ def run_chain(
     table = compare_models(config, results, test["text"].tolist()[:n_latency],
                            test["text"].tolist(), threads=threads)
     record_speed(config, table)
+    table.attrs["dropped"] = splits.cleaning.dropped
     notice = standin_notice(table.reset_index())
     if notice:
         logger.warning(notice)
@@ -201,6 +216,7 @@ def run_chain_cli(argv: Sequence[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--small", action="store_true",
                         help="a few hundred rows and short training: about a minute")
     parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     set_verbosity("info")  # what was trained or reused, one line each, above the table
     table = run_chain(args.csv, args.text_column, args.label_column, args.teacher,
@@ -210,5 +226,12 @@ def run_chain_cli(argv: Sequence[str] | None = None) -> pd.DataFrame:
     return table
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command: a mistake in what was asked (a missing file, a wrong column, an output folder
+    that cannot be used) is one line on standard error and exit status 2; ``--debug`` shows the
+    traceback instead."""
+    return run_command(run_chain_cli, argv, prog="python -m helpers.pipeline")
+
+
 if __name__ == "__main__":
-    run_chain_cli()
+    sys.exit(main())

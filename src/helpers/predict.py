@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UserError, add_debug_flag, run_command
+
 SETTINGS_FILE = "predictor.json"
 MODEL_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 TOKENIZER_FILE = "tokenizer.json"
@@ -45,7 +47,7 @@ EXPORT_HINT = ("Export a saved model first: helpers.onnx_export.export_saved_mod
                "OUT_FOLDER), then pass OUT_FOLDER (see the README, 'Export and serve a model').")
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(UserError, ValueError):
     """An exported model folder that is missing or incomplete; the message says how to fix it."""
 
 
@@ -189,7 +191,13 @@ def load_predictor(folder: str | Path, precision: str | None = None, threads: in
 
 
 def predict_command(argv: Sequence[str] | None = None) -> int:
-    """Command line: print one ``probability<TAB>text`` line per text (arguments or stdin)."""
+    """Command line: print one ``probability<TAB>text`` line per text (arguments, or one per
+    line of standard input, blank lines skipped); a folder that cannot be served is one line on
+    standard error and exit status 2 (:func:`helpers.errors.run_command`)."""
+    return run_command(_predict, argv, prog="python -m helpers.predict")
+
+
+def _predict(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.predict",
         description="Toxic-class probability of each text, from an exported ONNX model folder.")
@@ -198,13 +206,12 @@ def predict_command(argv: Sequence[str] | None = None) -> int:
                         help="int8 or fp32 (default: int8 if the folder has it)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("texts", nargs="*", help="texts to classify (default: one per stdin line)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
-    try:
-        predictor = load_predictor(args.model, args.precision, args.threads)
-    except ModelFolderError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # The model first: a wrong folder is reported before the command waits on standard input.
+    predictor = load_predictor(args.model, args.precision, args.threads)
+    # A blank line separates texts, it is not one: scoring it would print a probability of nothing.
+    texts = args.texts or [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     for text, proba in zip(texts, predictor.predict_proba(texts), strict=True):
         print(f"{proba:.4f}\t{text}")
     return 0

@@ -15,6 +15,7 @@ Command line (used by CI)::
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ import torch
 
 from .checkpoints import quiet_transformers
 from .config import SEED, BookConfig
+from .errors import OutputPathError, UserError, add_debug_flag, check_writable_dir, run_command
 
 STANDIN_ATTR = "book_standin"
 WEIGHTS_FILE = "model.safetensors"
@@ -62,7 +64,8 @@ def make_standin_teacher(tokenizer_dir: str | Path, out_dir: str | Path, seed: i
     if (out / "config.json").is_file():
         existing = AutoConfig.from_pretrained(out)
         if not is_standin(existing):
-            raise FileExistsError(f"{out} holds a model that is not a stand-in; not replacing it.")
+            raise OutputPathError(f"{out} holds a model that is not a stand-in; not replacing "
+                                  "it: choose another folder")
         if (out / WEIGHTS_FILE).is_file() and (out / "tokenizer_config.json").is_file():
             return out
     config = AutoConfig.from_pretrained(tokenizer_dir)
@@ -83,6 +86,15 @@ def teacher_fields(config: BookConfig, model: Any) -> dict[str, Any]:
     """The ``teacher`` and ``standin`` fields of :func:`helpers.results.record_result` for a model
     that learned from ``model`` (the teacher, or its config)."""
     return {"teacher": config.teacher, "standin": is_standin(model)}
+
+
+def teacher_row_name(config: BookConfig, model: Any) -> str:
+    """The results row name of the fine-tuned teacher: the last part of its hub id or its folder's
+    name (``cointegrated/rubert-tiny`` -> ``"rubert-tiny teacher"``), or ``"stand-in teacher"``
+    for the offline stand-in, which is no named model."""
+    if is_standin(model):
+        return "stand-in teacher"
+    return f"{Path(str(config.teacher).rstrip('/').rstrip(chr(92))).name} teacher"
 
 
 def standin_notice(frame: pd.DataFrame) -> str:
@@ -120,8 +132,13 @@ def mark_standin(frame: pd.DataFrame, models: Iterable[str]) -> pd.DataFrame:
     return frame.rename(index=label)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m helpers.standin --tokenizer DIR --out DIR``."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m helpers.standin --tokenizer DIR --out DIR``; a mistake in the arguments is one
+    line on standard error and exit status 2 (``--debug``: the traceback)."""
+    return run_command(_main, argv, prog="python -m helpers.standin")
+
+
+def _main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.standin",
         description="Save a randomly initialised rubert-tiny-shaped model (offline use).")
@@ -129,10 +146,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="folder with the real tokenizer and the model config")
     parser.add_argument("--out", required=True, type=Path, help="folder to save the stand-in to")
     parser.add_argument("--seed", type=int, default=SEED)
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
+    if not (args.tokenizer / "config.json").is_file():
+        raise UserError(f"{args.tokenizer} has no config.json: --tokenizer must name a folder with "
+                        "the real tokenizer's files and the model's config.json")
+    check_writable_dir(args.out)
     out = make_standin_teacher(args.tokenizer, args.out, seed=args.seed)
     print(f"Stand-in teacher (random weights, meaningless scores) in {out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

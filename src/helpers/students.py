@@ -38,7 +38,7 @@ from .benchmark import count_parameters, size_on_disk_mb
 from .checkpoints import LABELS, quiet_transformers
 from .config import SEED
 from .data import Splits
-from .encoding import encode_texts
+from .encoding import MAX_LENGTH_CAP, encode_texts
 from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
 from .pretraining import DISTILBERT_LAYERS
@@ -124,15 +124,21 @@ def make_tiny_student(teacher: BertForMaskedLM, vocab: PrunedVocab, from_teacher
 def make_layer_subset_student(teacher: BertForMaskedLM, vocab: PrunedVocab,
                               teacher_layers: Sequence[int] = DISTILBERT_LAYERS,
                               from_teacher: bool = True,
-                              seed: int = SEED) -> BertForMaskedLM:
+                              seed: int = SEED,
+                              max_position_embeddings: int = MAX_LENGTH_CAP) -> BertForMaskedLM:
     """A DistilBERT-style student: the teacher's width, ``len(teacher_layers)`` layers.
 
     With ``from_teacher`` its layers are copies of ``teacher_layers`` and its embeddings and MLM
-    head the teacher's (rows of the pruned vocabulary); otherwise all is random.
+    head the teacher's (rows of the pruned vocabulary); otherwise all is random. Its positions stop
+    at ``max_position_embeddings`` (the book never feeds a text longer than
+    :data:`helpers.encoding.MAX_LENGTH_CAP` tokens), or at the teacher's if it has fewer: a
+    rubert-tiny2 teacher's 2,048 positions would add 1,536 unused rows (479,232 parameters).
     """
     set_seed(seed)
+    positions = min(max_position_embeddings, teacher.config.max_position_embeddings)
     config = BertConfig(**{**teacher.config.to_dict(), "vocab_size": vocab.size,
-                           "num_hidden_layers": len(teacher_layers)})
+                           "num_hidden_layers": len(teacher_layers),
+                           "max_position_embeddings": positions})
     student = BertForMaskedLM(config)
     if from_teacher:
         copy_embeddings_from_teacher(student, teacher, vocab.kept_ids)

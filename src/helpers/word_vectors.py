@@ -36,6 +36,7 @@ from .bpe import PAD_TOKEN, UNK_TOKEN
 from .config import SEED, BookConfig
 from .data import ChecksumError, Splits, download_file, verify_checksum
 from .encoding import load_tokenizer, save_tokenizer
+from .errors import UserError
 from .provenance import artifact_key, modules_fingerprint, texts_fingerprint
 
 NAVEC_FILE = "navec_news_v1_1B_250K_300d_100q.tar"
@@ -50,7 +51,7 @@ MIN_NEW_WORD_COUNT = 2  # a training word navec lacks gets its own vector from t
 SEPARATORS = r"(?:[^\w-]|(?<!\w)-|-(?!\w))+"
 
 
-class WordVectorsError(FileNotFoundError):
+class WordVectorsError(UserError, FileNotFoundError):
     """The navec file is neither installed, nor cached, nor downloadable."""
 
 
