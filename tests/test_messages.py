@@ -32,14 +32,25 @@ def restore_package_logger():
     logger.handlers[:] = handlers
 
 
+# helpers.errors.run_command is every command line's wrapper: it prints a user error's one line.
+COMMAND_RUNNER = "run_command"
+
+
 def entry_points(tree: ast.Module) -> set[str]:
-    """Functions a module's ``if __name__ == "__main__":`` block calls: its command line."""
+    """Functions a module's ``if __name__ == "__main__":`` block calls, and the functions those
+    hand to :func:`helpers.errors.run_command`: its command line."""
     names = set()
     for node in tree.body:
         if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
             names |= {call.func.id for call in ast.walk(node)
                       if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)}
-    return names
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    for name in list(names):
+        for call in ast.walk(functions[name]) if name in functions else ():
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == COMMAND_RUNNER \
+                    and call.args and isinstance(call.args[0], ast.Name):
+                names.add(call.args[0].id)
+    return names | {COMMAND_RUNNER}
 
 
 def prints_outside_entry_points(path: Path) -> list[str]:
