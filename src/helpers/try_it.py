@@ -54,7 +54,8 @@ def exported(config: BookConfig, results: pd.DataFrame) -> pd.DataFrame:
         folder = onnx_folder(config, model)
         return all((folder / name).is_file() for name in SHIPPED)
 
-    return results[results["model"].map(lambda m: complete(str(m)))]
+    mask = [complete(str(model)) for model in results["model"]]
+    return results[pd.Series(mask, index=results.index, dtype=bool)]
 
 
 def chosen_student(results: pd.DataFrame) -> str | None:
@@ -160,7 +161,7 @@ def write_assets(config: BookConfig, site: str | Path, web: str | Path = WEB) ->
     shutil.copy2(web / MODULE, out / MODULE)
     vendored, npm_missing = _vendor(web, out)
     manifest = build_manifest(config, out)
-    manifest["missing"] = npm_missing or manifest["missing"]
+    manifest["missing"] = " ".join(filter(None, [manifest["missing"], npm_missing])) or None
     manifest["runtime_files"] = {name: (out / name).stat().st_size
                                  for name in [MODULE, *vendored]}
     manifest["total_bytes"] = sum(manifest["runtime_files"].values()) + sum(
