@@ -87,7 +87,8 @@ function downloadNote(manifest) {
   manifest.models.forEach((m) => Object.entries(m.files).forEach(
     ([name, bytes]) => files.push([`${m.folder}/${name}`, bytes])));
   return el("details", {},
-    el("summary", {}, `This page downloads ${megabytes(manifest.total_bytes)} in all`),
+    el("summary", {}, `This page downloads ${megabytes(manifest.first_bytes)} on opening, ` +
+      `${megabytes(manifest.total_bytes)} with every model`),
     el("ul", {}, ...files.map(([name, bytes]) => el("li", {}, `${name}: ${megabytes(bytes)}`))));
 }
 
@@ -103,25 +104,48 @@ async function main() {
   const { Tokenizer } = await import(new URL("tokenizers.min.mjs", BASE).href);
   ort.env.wasm.wasmPaths = BASE.href;
   ort.env.wasm.numThreads = 1; // one thread, as chapter 6 times every model
-  status.textContent = `Loading ${manifest.models.length} models…`;
-  const models = await Promise.all(manifest.models.map((m) => loadModel(ort, Tokenizer, m)));
-  for (const model of models) await predict(ort, model, "прогрев"); // warm-up, not shown
+  status.textContent = "Loading the models…";
+  const loaded = new Map(); // model name -> loaded model, in the manifest's order once all are
+  const load = async (entry) => {
+    const model = await loadModel(ort, Tokenizer, entry);
+    await predict(ort, model, "прогрев"); // warm-up, not timed on the page
+    loaded.set(entry.model, model);
+  };
+  await Promise.all(manifest.models.filter((m) => !m.on_demand).map(load));
 
   const box = el("textarea", { id: "try-it-text", rows: "3", style: "width:100%",
     placeholder: "Напишите комментарий по-русски (type a Russian comment)" });
   const button = el("button", { id: "try-it-run", class: "btn btn-primary" }, "Classify");
-  const table = resultsTable(models);
+  const table = resultsTable(manifest.models);
+  const rowOf = (name) => table.querySelector(`tr[data-model="${CSS.escape(name)}"]`);
   const run = async () => {
-    for (const model of models) {
-      const { proba, ms } = await predict(ort, model, box.value);
-      const row = table.querySelector(`tr[data-model="${CSS.escape(model.model)}"]`);
-      const cell = row.querySelector(".try-it-proba");
+    const text = box.value;
+    for (const entry of manifest.models) {
+      const model = loaded.get(entry.model);
+      if (!model) continue;
+      const { proba, ms } = await predict(ort, model, text);
+      const cell = rowOf(entry.model).querySelector(".try-it-proba");
       cell.dataset.proba = String(proba);
       cell.textContent = proba.toFixed(3);
-      row.querySelector(".try-it-ms").textContent = `${ms.toFixed(1)} ms`;
+      rowOf(entry.model).querySelector(".try-it-ms").textContent = `${ms.toFixed(1)} ms`;
     }
-    root.dataset.classified = box.value;
+    root.dataset.classified = text;
   };
+  // A large model (the teacher) is downloaded only when the reader asks for it.
+  for (const entry of manifest.models.filter((m) => m.on_demand)) {
+    const bytes = Object.values(entry.files).reduce((a, b) => a + b, 0);
+    const fetchIt = el("button", { class: "btn btn-outline-secondary btn-sm try-it-load" },
+      `load it (${megabytes(bytes)})`);
+    fetchIt.addEventListener("click", async () => {
+      fetchIt.disabled = true;
+      fetchIt.textContent = "loading…";
+      await load(entry);
+      rowOf(entry.model).dataset.loaded = "1";
+      fetchIt.remove();
+      await run();
+    });
+    rowOf(entry.model).querySelector(".try-it-proba").replaceChildren(fetchIt);
+  }
   button.addEventListener("click", run);
   document.querySelectorAll("#try-it-examples button").forEach((example) =>
     example.addEventListener("click", () => { box.value = example.dataset.text; run(); }));
@@ -134,21 +158,22 @@ async function main() {
     "it (before int8; chapter 6 shows what int8 changes). † depends on a stand-in teacher."),
   downloadNote(manifest));
 
-  /** Probabilities and token ids of every model for ``texts``, one text at a time (for tests). */
+  /** Probabilities, token ids and milliseconds of every loaded model for ``texts``, one text at
+   * a time as the page scores them (for tests). */
   async function scoreTexts(texts) {
     const out = {};
-    for (const model of models) {
-      out[model.model] = { proba: [], ids: [], ms: [] };
+    for (const [name, model] of loaded) {
+      out[name] = { proba: [], ids: [], ms: [] };
       for (const text of texts) {
         const result = await predict(ort, model, text);
-        out[model.model].proba.push(result.proba);
-        out[model.model].ids.push(result.ids);
-        out[model.model].ms.push(result.ms);
+        out[name].proba.push(result.proba);
+        out[name].ids.push(result.ids);
+        out[name].ms.push(result.ms);
       }
     }
     return out;
   }
-  return { manifest, models: models.map((m) => m.model), scoreTexts };
+  return { manifest, loaded: () => [...loaded.keys()], scoreTexts };
 }
 
 // Resolves to the page's functions, or to null when the build has no models to show.

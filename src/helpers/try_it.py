@@ -46,6 +46,9 @@ VENDORED = {
 NPM_HINT = "run `npm ci --prefix web` before building the book (README, 'The Try it page')"
 # Why a model is on the page, in the order the page lists them.
 ROLES = ("chosen student", "teacher", "smallest", "fastest")
+# Roles whose model the page downloads only when the reader asks: the teacher alone is as large as
+# the WebAssembly runtime and every student together.
+ON_DEMAND = ("teacher",)
 
 
 def exported(config: BookConfig, results: pd.DataFrame) -> pd.DataFrame:
@@ -142,6 +145,7 @@ def build_manifest(config: BookConfig, out: Path) -> dict[str, Any]:
             "python_latency_ms": field_value(row, "latency_ms"),
             "teacher": field_value(row, "teacher"),
             "standin": bool(field_value(row, "standin", False)),
+            "on_demand": all(role in ON_DEMAND for role in item["roles"]),
         })
     rows = [row for _, row in results.iterrows()]
     missing = None if models else (
@@ -164,7 +168,11 @@ def write_assets(config: BookConfig, site: str | Path, web: str | Path = WEB) ->
     manifest["missing"] = " ".join(filter(None, [manifest["missing"], npm_missing])) or None
     manifest["runtime_files"] = {name: (out / name).stat().st_size
                                  for name in [MODULE, *vendored]}
-    manifest["total_bytes"] = sum(manifest["runtime_files"].values()) + sum(
+    runtime = sum(manifest["runtime_files"].values())
+    manifest["first_bytes"] = runtime + sum(  # what opening the page downloads
+        size for model in manifest["models"] if not model["on_demand"]
+        for size in model["files"].values())
+    manifest["total_bytes"] = runtime + sum(
         size for model in manifest["models"] for size in model["files"].values())
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
                                 encoding="utf-8")
@@ -178,7 +186,8 @@ def _build_finished(app: Any, exception: Exception | None) -> None:
 
         logging.getLogger(__name__).info(
             f"Try it page: {len(manifest['models'])} models, "
-            f"{manifest['total_bytes'] / 1e6:.1f} MB"
+            f"{manifest['first_bytes'] / 1e6:.1f} MB on opening, "
+            f"{manifest['total_bytes'] / 1e6:.1f} MB in all"
             + (f" ({manifest['missing']})" if manifest["missing"] else ""))
 
 
