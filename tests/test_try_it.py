@@ -241,3 +241,14 @@ def test_the_browser_equals_python_on_the_test_comments(browser, server: str,
                 f"{name}: {(gap > TOLERANCE).sum()} differences over 1e-4, largest {gap.max():.2e}"
         else:
             assert gap.max() <= TOLERANCE, f"{name}: largest difference {gap.max():.2e}"
+
+
+@pytest.mark.site
+def test_without_javascript_or_a_server_the_page_says_what_to_do(browser, site: Path) -> None:
+    html = (site / "book" / "try_it.html").read_text(encoding="utf-8")
+    note = re.search(r"<noscript>(.*?)</noscript>", html, flags=re.S)
+    assert note and "JavaScript" in note[1] and "helpers.predict" in note[1]
+    # A downloaded copy opened from disk: browsers run no module there; the page says to serve it.
+    browser.get((site / "book" / "try_it.html").as_uri())
+    status = browser.find_element("id", "try-it-status").text
+    assert "python -m http.server" in status, status
