@@ -149,10 +149,11 @@ async function main() {
   button.addEventListener("click", run);
   document.querySelectorAll("#try-it-examples button").forEach((example) =>
     example.addEventListener("click", () => { box.value = example.dataset.text; run(); }));
-  document.getElementById("try-it-examples").hidden = false;
+  const examples = document.getElementById("try-it-examples");
+  examples.hidden = false;
   status.replaceChildren(el("p", {}, teacherNote(manifest) + (manifest.small
     ? " This build ran in small-data mode: the models saw a few hundred comments." : "")));
-  root.replaceChildren(box, button, table, el("p", {},
+  root.replaceChildren(box, button, examples, table, el("p", {},
     "Latency: milliseconds from the string to the probability (tokenizer and network), batch " +
     "1, one thread, in this browser. Test and validation F1: the model as its chapter recorded " +
     "it (before int8; chapter 6 shows what int8 changes). † depends on a stand-in teacher."),
