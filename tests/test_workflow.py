@@ -75,6 +75,9 @@ def test_it_builds_the_whole_book_as_a_reader_does() -> None:
         for holder in (workflow, build, *build["steps"]):
             assert variable not in (holder.get("env") or {})
     assert "STAND-IN TEACHER" in runs and "SMALL-DATA MODE" in runs  # the check that fails
+    # The Try it page's libraries installed before the build, its models checked after it.
+    assert runs.index("npm ci --prefix web") < runs.index("jupyter-book build .")
+    assert "try_it_assets/manifest.json" in runs and '"standin": true' in runs
     python = next(step["with"]["python-version"] for step in build["steps"]
                   if step.get("uses", "").startswith("actions/setup-python"))
     project = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
