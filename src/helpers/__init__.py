@@ -2,6 +2,8 @@
 
 Every notebook imports its logic from here; each module owns one idea:
 
+* ``chapters``: the book's chapters, defined once (number, notebook, title, what each records);
+  ``notebook``: a chapter's one setup call, ``setup_book``; ``errors``: user errors as one line.
 * ``config``: the five environment variables, paths of artifacts; ``budgets``: how long every
   model trains, in one place; ``messages``: what the package logs and
   ``set_verbosity``, how much of it a reader sees.
@@ -32,6 +34,7 @@ Every notebook imports its logic from here; each module owns one idea:
 * ``onnx_export``: the neural models as ONNX files; ``quantization``: their int8 copies by ONNX
   Runtime; ``predict``: serving an exported folder without PyTorch (also a command,
   ``python -m helpers.predict``); ``deployment``: what chapter 6 exports, checks and measures.
+* ``try_it``: the build step that puts chapter 6's int8 models into the book's "Try it" page.
 * ``listing``: a package function's own source shown on the page where its idea is taught;
   ``diagrams``: the chapters' diagrams of who sees what and which loss matches what
   (``python -m helpers.diagrams`` redraws ``book/figures/``).

@@ -1,0 +1,39 @@
+"""helpers.notebook.setup_book: the one call under each chapter's install cell."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from helpers.messages import PACKAGE_LOGGER
+from helpers.notebook import setup_book
+
+
+@pytest.fixture(autouse=True)
+def restore_package_logger():
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
+def test_setup_book_points_the_artifacts_at_the_folder_and_says_what_it_runs_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("BOOK_ARTIFACTS", raising=False)
+    config = setup_book(str(tmp_path / "drive"))
+    assert config.artifacts_dir.is_relative_to(tmp_path / "drive")
+    shown = capsys.readouterr().out
+    assert shown.startswith("Data: ") and config.teacher in shown and shown.count("\n") == 1
+
+
+def test_setup_book_without_a_folder_keeps_the_artifacts_and_can_be_quiet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("BOOK_ARTIFACTS", str(tmp_path))
+    config = setup_book(verbosity="warning")
+    assert config.artifacts_dir.is_relative_to(tmp_path)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="level must be one of"):
+        setup_book(verbosity="loud")
