@@ -65,7 +65,7 @@ def bilstm_schedule(config: BookConfig, tokenizer: Any,
     from .token_models import TrainSettings
 
     return TrainSettings(epochs=bilstm_epochs(config),
-                         length_cap=max_length_for(tokenizer, train_texts))
+                         max_length=max_length_for(tokenizer, train_texts))
 
 
 @dataclass(frozen=True)
@@ -96,22 +96,22 @@ class StudentBudget:
 def student_budget(config: BookConfig) -> StudentBudget:
     """The chapter's budget: seconds in small-data mode, under ~45 minutes on 2 CPU cores."""
     if config.small:
-        return StudentBudget(pretrain_steps=6, pretrain_batch_size=16, pretrain_length_cap=64,
+        return StudentBudget(pretrain_steps=6, pretrain_batch_size=16, pretrain_max_length=64,
                              pretrain_lr=5e-4, pretrain_eval_every=3, pretrain_patience=2,
                              pretrain_valid_texts=32, head_epochs=1, head_patience=1,
-                             head_batch_size=32, head_length_cap=64, head_lr=2e-4)
+                             head_batch_size=32, head_max_length=64, head_lr=2e-4)
     if budget_preset(config) == "gpu":  # not yet measured on a GPU: see README.md
-        return StudentBudget(pretrain_steps=6000, pretrain_batch_size=64, pretrain_length_cap=128,
+        return StudentBudget(pretrain_steps=6000, pretrain_batch_size=64, pretrain_max_length=128,
                              pretrain_lr=5e-4, pretrain_eval_every=200, pretrain_patience=3,
                              pretrain_valid_texts=2048, head_epochs=10, head_patience=2,
-                             head_batch_size=32, head_length_cap=128, head_lr=2e-4)
+                             head_batch_size=32, head_max_length=128, head_lr=2e-4)
     # CPU: a pretraining step of 32 texts costs ~0.2-0.35 s (the teacher's forward included), a
     # head epoch ~1-1.5 minutes; the caps (1,200 steps, ~3.9 passes over the training texts; 5
     # head epochs) bound the chapter at ~45 minutes when nothing plateaus earlier.
-    return StudentBudget(pretrain_steps=1200, pretrain_batch_size=32, pretrain_length_cap=128,
+    return StudentBudget(pretrain_steps=1200, pretrain_batch_size=32, pretrain_max_length=128,
                          pretrain_lr=5e-4, pretrain_eval_every=100, pretrain_patience=3,
                          pretrain_valid_texts=512, head_epochs=5, head_patience=2,
-                         head_batch_size=32, head_length_cap=128, head_lr=2e-4)
+                         head_batch_size=32, head_max_length=128, head_lr=2e-4)
 
 
 @dataclass(frozen=True)
