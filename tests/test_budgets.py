@@ -46,6 +46,6 @@ def test_the_gpu_preset_trains_longer_and_small_mode_stays_small(tmp_path: Path)
     g, c = distillation_budget(gpu), distillation_budget(cpu)
     assert g.epochs > c.epochs and g.n_per_text > c.n_per_text
     assert len(g.temperatures) > len(c.temperatures) and len(g.seeds) > len(c.seeds)
-    assert g.bilstm_size["hidden_size"] == 256  # the article's BiLSTM
+    assert g.bilstm.size["hidden_size"] == 256  # the article's BiLSTM
     small = config_for(tmp_path, BOOK_BUDGET="gpu", BOOK_SMALL="1")
     assert teacher_epochs(small) == 1 and distillation_budget(small).epochs == 2

@@ -96,6 +96,7 @@ def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None
     from helpers.evaluation import evaluate
     from helpers.losses import article_loss_fn
     from helpers.results import load_results
+    from helpers.token_models import NetworkSpec, TrainSettings
 
     config = tiny_config(tmp_path)
     splits = toy_splits()
@@ -103,8 +104,10 @@ def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None
     teacher_logits = np.where(splits.train["label"].to_numpy()[:, None] == 1, [-2.0, 2.0],
                               [2.0, -2.0])
     run = train_token_student(config, splits, tokenizer, article_loss_fn(0.5), teacher_logits,
-                               name="student", label="MSE", epochs=1, max_length=24,
-                               embedding_dim=16, hidden_size=16)
+                               name="student", label="MSE",
+                               schedule=TrainSettings(epochs=1, max_length=24),
+                               network=NetworkSpec("bilstm", {"embedding_dim": 16,
+                                                              "hidden_size": 16}))
     record_result(config, "BiLSTM distilled", "04", **run.as_result())
     row = load_results(config).set_index("model").loc["BiLSTM distilled"]
     assert row["kind"] == "token_model" and row["teacher"] is None and not row["standin"]

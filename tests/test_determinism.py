@@ -16,7 +16,7 @@ sys.path.insert(0, sys.argv[2])
 import numpy as np
 import torch
 from toy import tiny_bert_folder, toy_splits
-from helpers.token_models import train_token_model
+from helpers.token_models import NetworkSpec, TrainSettings, train_token_model
 from helpers.bpe import train_bpe_tokenizer
 from helpers.config import BookConfig
 from helpers.teacher import finetune_teacher, teacher_logits_for_splits, weights_fingerprint
@@ -30,8 +30,8 @@ config = BookConfig(data=None, teacher=str(teacher_source), small=True, root=roo
 torch.seed()
 _, teacher, _ = finetune_teacher(config, splits, epochs=1, lr=1e-3, batch_size=8)
 tokenizer = train_bpe_tokenizer(splits.train["text"], vocab_size=300)
-run = train_token_model(config, splits, tokenizer, epochs=2, max_length=24, embedding_dim=16,
-                        hidden_size=16)
+run = train_token_model(config, splits, tokenizer, TrainSettings(epochs=2, max_length=24),
+                        NetworkSpec("bilstm", {"embedding_dim": 16, "hidden_size": 16}))
 model, history, metrics = run.model, run.history, run.test
 logits = teacher_logits_for_splits(config, splits)
 state = b"".join(v.numpy().tobytes() for v in model.state_dict().values())

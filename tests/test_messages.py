@@ -16,7 +16,7 @@ from helpers.batching import EncodedDataset, make_loader
 from helpers.bpe import train_bpe_tokenizer
 from helpers.messages import PACKAGE_LOGGER, set_verbosity
 from helpers.pretraining_history import PretrainHistory
-from helpers.token_models import train_token_model
+from helpers.token_models import NetworkSpec, TrainSettings, train_token_model
 from helpers.training import History, fit
 
 PACKAGE = Path(helpers.__file__).parent
@@ -182,7 +182,8 @@ def test_a_token_model_logs_one_line_when_trained_and_one_when_reused(tmp_path, 
     set_verbosity("info")
     splits = toy_splits()
     tokenizer = train_bpe_tokenizer(splits.train["text"], vocab_size=120)
-    kwargs = dict(name="toy_bilstm", epochs=2, max_length=24, embedding_dim=8, hidden_size=8,
+    kwargs = dict(name="toy_bilstm", schedule=TrainSettings(epochs=2, max_length=24),
+                  network=NetworkSpec("bilstm", {"embedding_dim": 8, "hidden_size": 8}),
                   reuse=True)
     trained = train_token_model(tiny_config(tmp_path), splits, tokenizer, **kwargs)
     assert capsys.readouterr().out.splitlines() == [trained.history.summary("toy_bilstm")]

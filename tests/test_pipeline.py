@@ -133,3 +133,82 @@ def test_load_csv_splits_cleans_and_splits(tmp_path: Path) -> None:
     texts = [set(part["text"]) for _, part in splits.items()]
     assert sum(len(t) for t in texts) == 150  # the duplicate and the empty text are gone
     assert not (texts[0] & texts[2])
+
+
+class Captured(Exception):
+    """Raised by a stand-in training function once it has seen what run_chain passes."""
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_run_chain_trains_with_the_objects_of_chapters_2_and_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: bool
+) -> None:
+    """The BiLSTM step gets chapter 2's schedule, the distillation step chapter 4's schedule
+    (patience 5, minimum gain 0.005 on the full data), BiLSTM and recipe: the very objects."""
+    import helpers.pipeline as pipeline
+    from helpers.budgets import bilstm_schedule, distillation_budget
+    from helpers.losses import Recipe
+    from helpers.token_models import ARTICLE_BILSTM
+
+    csv = write_csv(tmp_path / "mine.csv")
+    teacher = tiny_bert_folder(tmp_path / "teacher-source", classifier=False)
+    seen: dict = {}
+
+    def capture(step: str):
+        def fake(config, splits, tokenizer, *args, **kwargs):
+            seen[step] = {"config": config, "splits": splits, "tokenizer": tokenizer,
+                          "args": args, **kwargs}
+            raise Captured
+        return fake
+
+    monkeypatch.setattr(pipeline, "train_token_model", capture("bilstm"))
+    monkeypatch.setattr(pipeline, "train_token_student", capture("distill"))
+    for step in ("bilstm", "distill"):
+        with pytest.raises(Captured):
+            run_chain(csv, "message", "is_bad", str(teacher), out_dir=tmp_path / "out",
+                      small=small, steps=(step,), teacher_epochs=1)
+    bilstm, distill = seen["bilstm"], seen["distill"]
+    config = bilstm["config"]
+    assert config == BookConfig(data=csv, teacher=str(teacher), small=small,
+                                root=(tmp_path / "out").resolve())
+    texts = bilstm["splits"].train["text"]
+    budget = distillation_budget(config)
+    schedule, network = bilstm["args"]
+    assert schedule == bilstm_schedule(config, bilstm["tokenizer"], texts)
+    assert network == (budget.bilstm if small else ARTICLE_BILSTM)
+    assert distill["schedule"] == budget.schedule(distill["tokenizer"], texts)
+    assert distill["network"] == budget.bilstm
+    assert distill["label"] == Recipe("mse", 0.5).label
+    if not small:
+        assert (distill["schedule"].patience, distill["schedule"].min_improvement) == (5, 0.005)
+
+
+def test_run_chain_distils_end_to_end_with_chapter_4_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import helpers.pipeline as pipeline
+    from helpers.budgets import distillation_budget
+
+    csv = write_csv(tmp_path / "mine.csv")
+    teacher = tiny_bert_folder(tmp_path / "teacher-source", classifier=False)
+    real, seen = pipeline.train_token_student, []
+
+    def spy(*args, **kwargs):
+        seen.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train_token_student", spy)
+    table = run_chain(csv, "message", "is_bad", str(teacher), out_dir=tmp_path / "out",
+                      small=True, steps=("distill",), teacher_epochs=1, latency_texts=5)
+    assert list(table.index) == ["BiLSTM distilled"] and table.loc["BiLSTM distilled", "f1"] >= 0
+    (args, kwargs), = seen
+    config, splits, tokenizer = args[:3]
+    budget = distillation_budget(config)
+    assert kwargs["schedule"] == budget.schedule(tokenizer, splits.train["text"])
+    assert kwargs["network"] == budget.bilstm
+    meta = json.loads((config.artifacts_dir / "bilstm_distilled" / "model" / "config.json")
+                      .read_text(encoding="utf-8"))
+    assert meta["meta"]["max_length"] == kwargs["schedule"].max_length
+    assert meta["meta"]["epochs"] == budget.epochs
+    assert meta["architecture"]["hidden_size"] == budget.bilstm.size["hidden_size"]
+    assert load_results(config).set_index("model").loc["BiLSTM distilled", "alpha"] == 0.5

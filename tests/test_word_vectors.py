@@ -13,7 +13,7 @@ from toy import tiny_config, toy_splits
 from helpers import word_vectors
 from helpers.data import ChecksumError
 from helpers.losses import cross_entropy_loss
-from helpers.token_models import load_token_model, train_token_model
+from helpers.token_models import NetworkSpec, TrainSettings, load_token_model, train_token_model
 from helpers.word_vectors import (
     NAVEC_DIM,
     WordVectors,
@@ -142,10 +142,12 @@ def _train(tmp_path, frozen, reuse=False, embedding_dim=16, **kwargs):
     init = np.random.default_rng(0).normal(size=(tokenizer.get_vocab_size(), 16)).astype(
         np.float32)
     init[0] = 0.0
-    run = train_token_model(tiny_config(tmp_path), splits, tokenizer, name="navec_toy",
-                            epochs=1, max_length=24, embedding_dim=embedding_dim, hidden_size=8,
-                            embedding_init=init, frozen_embedding_epochs=frozen, reuse=reuse,
-                            **kwargs)
+    run = train_token_model(tiny_config(tmp_path), splits, tokenizer,
+                            TrainSettings(epochs=1, max_length=24),
+                            NetworkSpec("bilstm", {"embedding_dim": embedding_dim,
+                                                   "hidden_size": 8}),
+                            name="navec_toy", embedding_init=init,
+                            frozen_embedding_epochs=frozen, reuse=reuse, **kwargs)
     return run, init
 
 

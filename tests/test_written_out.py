@@ -20,9 +20,9 @@ from helpers.batching import predict_logits
 from helpers.bpe import train_bpe_tokenizer
 from helpers.budgets import distillation_budget, student_budget
 from helpers.config import SEED
-from helpers.distill import train_token_student, training_schedule
+from helpers.distill import train_token_student
 from helpers.losses import article_loss_fn, kl_loss_fn
-from helpers.token_models import load_token_model
+from helpers.token_models import NetworkSpec, load_token_model
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -43,10 +43,13 @@ def chapter4(tmp_path_factory: pytest.TempPathFactory) -> dict:
     config = tiny_config(tmp_path_factory.mktemp("artifacts"))
     splits = toy_splits()
     rng = np.random.default_rng(0)
-    budget = dataclasses.replace(distillation_budget(config), batch_size=16, max_length=24,
-                                 student_size={"embedding_dim": 16, "num_filters": 8})
-    return {"config": config, "splits": splits, "budget": budget, "SEED": SEED,
-            "tokenizer": train_bpe_tokenizer(toy_corpus()["text"], vocab_size=300),
+    budget = dataclasses.replace(distillation_budget(config),
+                                 cnn=NetworkSpec("cnn", {"embedding_dim": 16, "num_filters": 8}))
+    tokenizer = train_bpe_tokenizer(toy_corpus()["text"], vocab_size=300)
+    schedule = dataclasses.replace(budget.schedule(tokenizer, splits.train["text"]),
+                                   batch_size=16, max_length=24)
+    return {"config": config, "splits": splits, "budget": budget, "schedule": schedule,
+            "SEED": SEED, "tokenizer": tokenizer,
             "teacher_logits": {"train": rng.normal(size=(len(splits.train), 2)) * 3}}
 
 
@@ -57,11 +60,11 @@ def run_written_loop(chapter4: dict, source: str) -> dict:
 
 
 def package_run(chapter4: dict, loss_fn, epochs: int, name: str):
-    budget = chapter4["budget"]
-    common = dict(network=budget.network, **training_schedule(budget), **budget.student_size)
     return train_token_student(chapter4["config"], chapter4["splits"], chapter4["tokenizer"],
                                loss_fn, chapter4["teacher_logits"]["train"], name=name,
-                               label=name, **{**common, "epochs": epochs}, device="cpu")
+                               label=name, network=chapter4["budget"].cnn,
+                               schedule=dataclasses.replace(chapter4["schedule"], epochs=epochs),
+                               device="cpu")
 
 
 def assert_same_run(written: dict, run) -> None:

@@ -5,13 +5,24 @@ Budgets depend on the mode (small-data runs finish in seconds) and on the preset
 README), the **GPU** preset, chosen automatically when CUDA is available (``BOOK_BUDGET`` overrides
 it), trains longer and wider, closer to the source article. A student and its no-teacher twin
 always get the same budget, so that their comparison is fair.
+
+A token model's budget is handed out as objects that the training functions take whole: a
+:class:`helpers.token_models.TrainSettings` (the schedule) and a
+:class:`helpers.token_models.NetworkSpec` per network; chapter 2's from :func:`bilstm_schedule`,
+chapter 4's from :func:`distillation_budget` (:meth:`DistillationBudget.schedule`,
+``.cnn``, ``.bilstm``, ``.navec``). :func:`helpers.pipeline.run_chain` takes the same objects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .config import SEED, BookConfig
+
+if TYPE_CHECKING:  # helpers.token_models imports this module (through provenance) at load time
+    from .token_models import NetworkSpec, TrainSettings
 
 # The teacher's epoch cap; fine-tuning stops earlier, on a validation plateau (patience 2), and
 # keeps the best epoch. CPU: about 1.5-3 minutes an epoch over the ~10k training texts.
@@ -42,6 +53,19 @@ def bilstm_epochs(config: BookConfig) -> int:
     if config.small:
         return 2
     return 12 if budget_preset(config) == "gpu" else 10
+
+
+def bilstm_schedule(config: BookConfig, tokenizer: Any,
+                    train_texts: Sequence[str]) -> TrainSettings:
+    """Chapter 2's schedule for its BiLSTM (the article's,
+    :data:`helpers.token_models.ARTICLE_BILSTM`): :func:`bilstm_epochs` at most,
+    patience 2, batches of 64, lr 2e-3, texts cut by :func:`helpers.encoding.max_length_for`
+    with no budget cap (BERT's 512)."""
+    from .encoding import max_length_for
+    from .token_models import TrainSettings
+
+    return TrainSettings(epochs=bilstm_epochs(config),
+                         max_length=max_length_for(tokenizer, train_texts))
 
 
 @dataclass(frozen=True)
@@ -95,34 +119,48 @@ class DistillationBudget:
     """Chapter 4's runs: every student and its no-teacher twin get the same budget.
 
     Students are trained until their validation F1 stops improving (``patience`` epochs without
-    one ``min_improvement`` better, at most ``epochs``), keeping the best epoch. The sweep
-    (``alphas``, ``temperatures``, augmentation with ``n_per_text`` candidates per training text)
-    runs on the fast ``network``; the best recipe is then applied to the article's BiLSTM
-    (``bilstm_size``) beside its own twin. ``seeds`` are the training seeds of the spread
-    measured for the main student/twin pair; ``max_length`` cuts every text (its tokens beyond
-    are dropped).
-    The BiLSTM over navec's word vectors (:mod:`helpers.word_vectors`) has ``navec_size``, keeps
+    one ``min_improvement`` better, at most ``epochs``), keeping the best epoch; every run shares
+    the :meth:`schedule` built from these. The sweep (``alphas``, ``temperatures``, augmentation
+    with ``n_per_text`` candidates per training text) runs on the fast ``cnn``; the best recipe
+    is then applied to the ``bilstm`` beside its own twin. ``seeds`` are the training seeds of
+    the spread measured for the main student/twin pair. Texts are cut where the book's rule
+    (:func:`helpers.encoding.max_length_for`) says, at most ``length_cap`` tokens: a cap on the
+    cost of the runs.
+    The BiLSTM over navec's word vectors (:mod:`helpers.word_vectors`) is ``navec``, keeps
     navec's ``navec_extra_words`` most frequent words with the training words, and is trained
     with its vectors frozen for each of ``navec_frozen_epochs`` first epochs (0: fine-tuned
     throughout), the choice made on validation F1.
     """
 
-    network: str
-    student_size: dict[str, int]
-    bilstm_size: dict[str, int]
+    cnn: NetworkSpec
+    bilstm: NetworkSpec
     epochs: int
     patience: int
     min_improvement: float
     batch_size: int
     lr: float
-    max_length: int
+    length_cap: int
     alphas: tuple[float, ...]
     temperatures: tuple[float, ...]
     n_per_text: int
     seeds: tuple[int, ...]
-    navec_size: dict[str, int]
+    navec: NetworkSpec
     navec_extra_words: int
     navec_frozen_epochs: tuple[int, ...]
+
+    def schedule(self, tokenizer: Any, train_texts: Sequence[str],
+                 seed: int = SEED) -> TrainSettings:
+        """The schedule every chapter-4 run trains with, for the chapter's (BPE) ``tokenizer``
+        and training texts: its maximum length is :func:`helpers.encoding.max_length_for` them,
+        at most ``length_cap``. The navec BiLSTM shares it, so that every run cuts the same
+        texts."""
+        from .encoding import max_length_for
+        from .token_models import TrainSettings
+
+        return TrainSettings(
+            epochs=self.epochs, patience=self.patience, min_improvement=self.min_improvement,
+            batch_size=self.batch_size, lr=self.lr, seed=seed,
+            max_length=max_length_for(tokenizer, train_texts, cap=self.length_cap))
 
 
 def distillation_budget(config: BookConfig) -> DistillationBudget:
@@ -138,30 +176,35 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
     still improving when it stopped them. Only a gain of half a point (``min_improvement``
     0.005) restarts the patience count: measured, a distilled navec BiLSTM otherwise crept on by
     0.1-0.3 points an epoch from its 4th epoch to its 13th, and a third of the chapter's time went
-    into that. Two seeds for the spread keep the chapter under 25 minutes.
+    into that. Two seeds for the spread keep the chapter under 25 minutes. ``length_cap`` bounds
+    the cost of a batch: measured, the 95th percentile of the BPE lengths (chapter 2's length) is
+    169 tokens on the full data and 130 in small-data mode, so the caps of 128 (CPU) and 64
+    (small) are what cut chapter 4's texts; the GPU preset's 256 leaves chapter 2's length.
     """
+    from .token_models import NetworkSpec
+
     if config.small:
         return DistillationBudget(
-            network="cnn", student_size={"embedding_dim": 32, "num_filters": 16},
-            bilstm_size={"embedding_dim": 32, "hidden_size": 32}, epochs=2, patience=2,
-            min_improvement=0.005, batch_size=64, lr=2e-3, max_length=64, alphas=(0.0, 0.5),
-            temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1),
-            navec_size={"embedding_dim": 300, "hidden_size": 32}, navec_extra_words=1000,
-            navec_frozen_epochs=(1, 0))
+            cnn=NetworkSpec("cnn", {"embedding_dim": 32, "num_filters": 16}),
+            bilstm=NetworkSpec("bilstm", {"embedding_dim": 32, "hidden_size": 32}),
+            epochs=2, patience=2, min_improvement=0.005, batch_size=64, lr=2e-3, length_cap=64,
+            alphas=(0.0, 0.5), temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1),
+            navec=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 32}),
+            navec_extra_words=1000, navec_frozen_epochs=(1, 0))
     if budget_preset(config) == "gpu":  # the article's BiLSTM, a finer sweep, 10 texts per text
         return DistillationBudget(
-            network="cnn", student_size={"embedding_dim": 128, "num_filters": 128},
-            bilstm_size={"embedding_dim": 300, "hidden_size": 256}, epochs=30, patience=5,
-            min_improvement=0.005, batch_size=64, lr=2e-3, max_length=256,
+            cnn=NetworkSpec("cnn", {"embedding_dim": 128, "num_filters": 128}),
+            bilstm=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 256}),
+            epochs=30, patience=5, min_improvement=0.005, batch_size=64, lr=2e-3, length_cap=256,
             alphas=(0.0, 0.25, 0.5, 0.75), temperatures=(1.0, 2.0, 4.0), n_per_text=10,
             seeds=(SEED, 1, 2, 3, 4),
-            navec_size={"embedding_dim": 300, "hidden_size": 256}, navec_extra_words=50_000,
-            navec_frozen_epochs=(1, 0))
+            navec=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 256}),
+            navec_extra_words=50_000, navec_frozen_epochs=(1, 0))
     return DistillationBudget(
-        network="cnn", student_size={"embedding_dim": 128, "num_filters": 128},
-        bilstm_size={"embedding_dim": 128, "hidden_size": 128}, epochs=25, patience=5,
-        min_improvement=0.005, batch_size=64, lr=2e-3, max_length=128, alphas=(0.0, 0.5),
-        temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1),
+        cnn=NetworkSpec("cnn", {"embedding_dim": 128, "num_filters": 128}),
+        bilstm=NetworkSpec("bilstm", {"embedding_dim": 128, "hidden_size": 128}),
+        epochs=25, patience=5, min_improvement=0.005, batch_size=64, lr=2e-3, length_cap=128,
+        alphas=(0.0, 0.5), temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1),
         # navec's BiLSTM: ~25 s an epoch (2 cores), its validation F1 peaks within 2-3 epochs.
-        navec_size={"embedding_dim": 300, "hidden_size": 128}, navec_extra_words=25_000,
-        navec_frozen_epochs=(1, 0))
+        navec=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 128}),
+        navec_extra_words=25_000, navec_frozen_epochs=(1, 0))

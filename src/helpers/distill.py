@@ -24,7 +24,7 @@ from .budgets import DistillationBudget
 from .config import BookConfig
 from .data import Splits
 from .losses import LossFn, cross_entropy_loss
-from .token_models import train_token_model
+from .token_models import NetworkSpec, TrainSettings, train_token_model
 from .training import History, plot_histories
 from .word_vectors import NavecInputs
 
@@ -66,11 +66,17 @@ def train_token_student(
     *,
     name: str,
     label: str,
-    **kwargs: Any,
+    schedule: TrainSettings,
+    network: NetworkSpec,
+    embedding_init: np.ndarray | None = None,
+    frozen_embedding_epochs: int = 0,
+    reuse: bool = False,
+    device: str | None = None,
 ) -> StudentRun:
-    """Train a student network on ``splits.train`` with ``loss_fn`` and the training texts'
-    cached teacher logits (:func:`helpers.token_models.train_token_model`, which takes the
-    network, budget and seed as ``kwargs``); the teacher itself never runs here.
+    """Train a student ``network`` on ``splits.train`` with ``loss_fn`` and the training texts'
+    cached teacher logits, on ``schedule`` (both from :func:`helpers.budgets.distillation_budget`;
+    :func:`helpers.token_models.train_token_model` does the training); the teacher itself never
+    runs here.
 
     ``teacher_logits`` are in the row order of ``splits.train`` (which may hold augmented rows
     labelled ``-1``); ``None`` for a no-teacher twin trained on the labels alone. The model is
@@ -79,13 +85,15 @@ def train_token_student(
     """
     extras = (None if teacher_logits is None else
               {"teacher_logits": {"train": np.asarray(teacher_logits, dtype=np.float32)}})
-    run = train_token_model(config, splits, tokenizer, loss_fn=loss_fn, extras=extras, name=name,
-                            **kwargs)
+    run = train_token_model(config, splits, tokenizer, schedule, network, loss_fn=loss_fn,
+                            extras=extras, name=name, device=device,
+                            embedding_init=embedding_init,
+                            frozen_embedding_epochs=frozen_embedding_epochs, reuse=reuse)
     return StudentRun(
         label=label, name=name, history=run.history, test=run.test, test_proba=run.test_proba,
         seconds=run.seconds, params=count_parameters(run.model),
         size_mb=size_on_disk_mb(run.folder), train_rows=len(splits.train), folder=run.folder,
-        frozen_embedding_epochs=kwargs.get("frozen_embedding_epochs", 0),
+        frozen_embedding_epochs=frozen_embedding_epochs,
     )
 
 
@@ -115,21 +123,6 @@ def plot_valid_f1(runs: Sequence[StudentRun], title: str = "", ax=None):
     return plot_histories({run.label: run.history for run in runs}, title, ax)
 
 
-def training_schedule(budget: DistillationBudget) -> dict[str, Any]:
-    """The schedule every chapter-4 run shares: epoch cap, stopping rule (patience, minimum
-    gain), batch size, learning rate, maximum length."""
-    return {"epochs": budget.epochs, "patience": budget.patience,
-            "min_improvement": budget.min_improvement, "batch_size": budget.batch_size,
-            "lr": budget.lr, "max_length": budget.max_length}
-
-
-def navec_settings(budget: DistillationBudget, navec: NavecInputs) -> dict[str, Any]:
-    """:func:`train_token_student`'s arguments for a BiLSTM over navec's words (chapters 2 and 4
-    alike): the network, its size, its initial embeddings and the chapter-4 schedule."""
-    return {"network": "bilstm", "embedding_init": navec.embeddings, **budget.navec_size,
-            **training_schedule(budget)}
-
-
 NAVEC_LABELS = {0: "navec, fine-tuned throughout", 1: "navec, frozen for epoch 1"}
 
 
@@ -139,13 +132,15 @@ def navec_label(frozen_epochs: int) -> str:
 
 
 def train_navec_twins(config: BookConfig, splits: Splits, navec: NavecInputs,
-                      budget: DistillationBudget) -> list[StudentRun]:
-    """The navec BiLSTM trained on the labels alone, once for each of
-    ``budget.navec_frozen_epochs`` (its vectors frozen for that many first epochs); chapter 2
-    trains them, chapter 4 reuses them (same data, vectors, settings and seed) as the twin of its
-    navec student. Pick one with :func:`best_by_validation`."""
+                      budget: DistillationBudget, schedule: TrainSettings) -> list[StudentRun]:
+    """The navec BiLSTM (``budget.navec``, navec's vectors as its initial embeddings) trained on
+    the labels alone on chapter 4's ``schedule`` (:meth:`DistillationBudget.schedule`), once for
+    each of ``budget.navec_frozen_epochs`` (its vectors frozen for that many first epochs);
+    chapter 2 trains them, chapter 4 reuses them (same data, vectors, settings and seed) as the
+    twin of its navec student. Pick one with :func:`best_by_validation`."""
     return [train_token_student(config, splits, navec.tokenizer, cross_entropy_loss, None,
                                 name=f"navec_bilstm_frozen{frozen}", label=navec_label(frozen),
-                                frozen_embedding_epochs=frozen, reuse=True,
-                                **navec_settings(budget, navec))
+                                schedule=schedule, network=budget.navec,
+                                embedding_init=navec.embeddings,
+                                frozen_embedding_epochs=frozen, reuse=True)
             for frozen in budget.navec_frozen_epochs]

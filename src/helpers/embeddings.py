@@ -28,7 +28,7 @@ from .benchmark import count_parameters
 from .checkpoints import quiet_transformers
 from .config import SEED, BookConfig, slug
 from .data import Splits
-from .encoding import choose_max_length, token_lengths
+from .encoding import max_length_for
 from .evaluation import evaluate
 
 BATCH_SIZE = 64
@@ -74,7 +74,7 @@ def cls_embeddings(model_dir: str | Path, texts: Sequence[str], max_length: int 
     ``max_length`` defaults to the 95th percentile of the texts' token lengths.
     """
     tokenizer, pooler = load_encoder(model_dir, tokenizer_dir)
-    max_length = max_length or choose_max_length(token_lengths(tokenizer, texts))
+    max_length = max_length or max_length_for(tokenizer, texts)
     return text_logits(pooler, tokenizer, texts, max_length, batch_size, CPU)
 
 
@@ -123,7 +123,7 @@ def train_cls_logreg(
     start = time.perf_counter()
     tok, pooler = load_encoder(resolve_model_path(config, encoder),
                                resolve_model_path(config, tokenizer or encoder))
-    max_length = max_length or choose_max_length(token_lengths(tok, splits.train["text"]))
+    max_length = max_length or max_length_for(tok, splits.train["text"])
 
     def embed(frame: pd.DataFrame) -> np.ndarray:
         return text_logits(pooler, tok, frame["text"].tolist(), max_length, BATCH_SIZE, CPU)

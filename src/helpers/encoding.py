@@ -3,8 +3,11 @@
 The BiLSTMs use a byte-level BPE tokenizer of the ``tokenizers`` library (:mod:`helpers.bpe`);
 the BERTs use a ``transformers`` tokenizer. The functions here accept either, so every model is
 fed by the same code: :func:`encode_texts` gives each text's ids (a BERT tokenizer adds [CLS] and
-[SEP]), cut to a maximum length chosen by :func:`choose_max_length`, never padded (padding is
-per batch, :mod:`helpers.batching`).
+[SEP]), cut to a maximum length, never padded (padding is per batch, :mod:`helpers.batching`).
+
+How long a text may be is decided in one place, :func:`max_length_for`: the 95th percentile of
+the training texts' token lengths (:func:`choose_max_length`), at most a cap (BERT's 512, or a
+budget's smaller one, :mod:`helpers.budgets`). Every model of the book gets its length from it.
 """
 
 from __future__ import annotations
@@ -90,6 +93,17 @@ def choose_max_length(lengths: Sequence[int], quantile: float = LENGTH_QUANTILE,
     if lengths.size == 0:
         raise ValueError("No lengths to choose from")
     return int(max(1, min(cap, int(np.ceil(np.quantile(lengths, quantile))))))
+
+
+def max_length_for(tokenizer: Any, train_texts: Sequence[str],
+                   cap: int = MAX_LENGTH_CAP) -> int:
+    """The book's one rule for how long a text may be: :func:`choose_max_length` (the 95th
+    percentile) of the training texts' token lengths under ``tokenizer``, at most ``cap``.
+
+    ``cap`` is BERT's limit by default; a budget that bounds the cost of its runs passes its own
+    (chapter 4's :attr:`helpers.budgets.DistillationBudget.length_cap`).
+    """
+    return choose_max_length(token_lengths(tokenizer, list(train_texts)), cap=cap)
 
 
 def plot_length_distribution(lengths: Sequence[int], max_length: int, ax=None, bins: int = 60):

@@ -18,6 +18,7 @@ Rows without a gold label
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -156,6 +157,52 @@ def kl_loss_fn(temperature: float, alpha: float) -> LossFn:
         return kl_distillation_loss(logits, teacher, labels, temperature, alpha)
 
     return loss_fn
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A distillation recipe of chapter 4: the teacher term (``"mse"``, the article's logit MSE,
+    or ``"kl"``, soft targets at ``temperature``) and its mix ``alpha`` with the cross-entropy.
+
+    Checked where it is made (``alpha`` in [0, 1]; a KL recipe needs a ``temperature`` > 0, an
+    MSE one has none). :meth:`loss_fn` builds the loss (:func:`article_loss_fn` or
+    :func:`kl_loss_fn`); :attr:`label` and :meth:`fields` name it in tables and results rows.
+    """
+
+    loss: str = "mse"
+    alpha: float = 0.5
+    temperature: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("mse", "kl"):
+            raise ValueError(f"loss must be 'mse' or 'kl', got {self.loss!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha!r}")
+        if self.loss == "kl" and (self.temperature is None or not self.temperature > 0):
+            raise ValueError(f"temperature (T) must be > 0 for the KL loss, got "
+                             f"{self.temperature!r}")
+        if self.loss == "mse" and self.temperature is not None:
+            raise ValueError(f"temperature must be None for the MSE loss (it has none), got "
+                             f"{self.temperature!r}")
+
+    def loss_fn(self) -> LossFn:
+        """The ``loss_fn(logits, batch)`` this recipe trains with."""
+        if self.loss == "mse":
+            return article_loss_fn(self.alpha)
+        return kl_loss_fn(self.temperature, self.alpha)
+
+    @property
+    def label(self) -> str:
+        """``"MSE, alpha=0.5"`` or ``"KL, T=2, alpha=0.5"``."""
+        if self.loss == "mse":
+            return f"MSE, alpha={self.alpha:g}"
+        return f"KL, T={self.temperature:g}, alpha={self.alpha:g}"
+
+    def fields(self) -> dict[str, float]:
+        """What a results row records of the recipe: ``alpha`` and, for KL, ``temperature``."""
+        if self.loss == "mse":
+            return {"alpha": self.alpha}
+        return {"alpha": self.alpha, "temperature": self.temperature}
 
 
 # --------------------------------------------------------------------------- pretraining

@@ -4,7 +4,8 @@
 character n-gram baseline; train a BiLSTM; fine-tune the teacher; distil the teacher into a BiLSTM
 through its cached logits; then measure every model the same way and return the comparison table
 (:func:`helpers.comparison.compare_models`). It only strings together the functions the chapters
-use, and records each model as its chapter does.
+use, trains each model with the very settings objects its chapter uses
+(:mod:`helpers.budgets`), and records each model as its chapter does.
 
 From a shell, the same chain (the table is printed and kept in ``OUT/artifacts/``)::
 
@@ -28,20 +29,19 @@ from .baselines import fit_baseline, make_char_ngram_pipeline, tune_char_ngram_c
 from .batching import logits_to_proba
 from .benchmark import count_parameters
 from .bpe import get_bpe_tokenizer
-from .budgets import bilstm_epochs, distillation_budget
+from .budgets import bilstm_schedule, distillation_budget
 from .comparison import THREADS, compare_models, record_speed
 from .config import BookConfig, find_root, get_config
 from .data import LABEL_COLUMN, TEXT_COLUMN, load_csv_splits
 from .distill import train_token_student
-from .encoding import choose_max_length, token_lengths
 from .errors import OutputPathError, add_debug_flag, check_writable_dir, run_command
 from .evaluation import evaluate
-from .losses import article_loss_fn
+from .losses import Recipe
 from .messages import set_verbosity
 from .results import load_results, record_result
 from .standin import standin_notice, teacher_fields
 from .teacher import finetune_teacher, get_teacher, teacher_dir, teacher_logits_for_splits
-from .token_models import train_token_model
+from .token_models import ARTICLE_BILSTM, train_token_model
 
 logger = logging.getLogger(__name__)
 
@@ -108,18 +108,23 @@ def run_chain(
     ``baseline``
         character 1-5-gram TF-IDF + logistic regression, ``C`` chosen on the validation split;
     ``bilstm``
-        a BPE tokenizer trained on the training split and a BiLSTM (cross-entropy);
+        a BPE tokenizer trained on the training split and a BiLSTM (cross-entropy) on chapter
+        2's schedule (:func:`helpers.budgets.bilstm_schedule`);
     ``teacher``
         the teacher fine-tuned on the training split (``teacher_epochs``; default: the book's);
     ``distill``
-        a BiLSTM trained on the teacher's cached logits (logit MSE + ``distill_alpha`` times
-        cross-entropy, Tang et al. 2019); fine-tunes the teacher first if ``teacher`` was not run.
+        chapter 4's BiLSTM student (``distillation_budget(config).bilstm``, on its
+        :meth:`~helpers.budgets.DistillationBudget.schedule`) trained on the teacher's cached
+        logits with the recipe ``Recipe("mse", distill_alpha)`` (logit MSE + ``distill_alpha``
+        times cross-entropy, Tang et al. 2019); fine-tunes the teacher first if ``teacher`` was
+        not run.
 
-    ``small`` subsamples the splits (a few hundred rows), shortens training and, as chapter 4
-    does, narrows the BiLSTMs (:func:`helpers.budgets.distillation_budget`), to try the chain in
-    about a minute (58 s on the book's data on a busy 2-core CPU with one thread; README.md);
-    ``bilstm_kwargs`` go to :class:`helpers.token_models.BiLSTMClassifier` (e.g. a smaller
-    ``hidden_size``) and override that size. The returned table (:func:`compare_models`)
+    ``small`` subsamples the splits (a few hundred rows), takes the small-data budgets and, as
+    chapter 4 does, narrows the BiLSTM of the ``bilstm`` step too
+    (:func:`helpers.budgets.distillation_budget`), to try the chain in about a minute (58 s on
+    the book's data on a busy 2-core CPU with one thread; README.md); ``bilstm_kwargs`` go to
+    :class:`helpers.token_models.BiLSTMClassifier` (e.g. a smaller ``hidden_size``) and override
+    both BiLSTMs' size. The returned table (:func:`compare_models`)
     has one row per model of this run, with the test scores, parameters, size on disk, CPU latency
     over ``latency_texts`` test texts (default 20 when ``small``, else 200) and throughput over the
     test split, measured with ``threads`` threads. If the teacher is a stand-in, its rows say so
@@ -134,8 +139,8 @@ def run_chain(
     config = BookConfig(data=Path(csv_path), teacher=teacher, small=small, root=out)
     splits = load_csv_splits(csv_path, text_column, label_column, small)
     train_texts, test = splits.train["text"].tolist(), splits.test
-    narrow = distillation_budget(config).bilstm_size if small else {}  # full: the article's size
-    bilstm_kwargs = {**narrow, **(bilstm_kwargs or {})}
+    budget = distillation_budget(config)
+    resize = dict(bilstm_kwargs or {})
     models: list[str] = []
 
     if "baseline" in steps:
@@ -150,11 +155,12 @@ def run_chain(
 
     if "bilstm" in steps or "distill" in steps:
         tokenizer = get_bpe_tokenizer(config, train_texts)
-        max_length = choose_max_length(token_lengths(tokenizer, train_texts))
 
     if "bilstm" in steps:
-        run = train_token_model(config, splits, tokenizer, name="bilstm", max_length=max_length,
-                                **bilstm_kwargs)
+        network = (budget.bilstm if small else ARTICLE_BILSTM).with_size(**resize)
+        run = train_token_model(config, splits, tokenizer,
+                                bilstm_schedule(config, tokenizer, train_texts), network,
+                                name="bilstm")
         record_result(config, "BiLSTM", chapters.BILSTM, run.test, kind="token_model",
                       artifact=run.folder, params=count_parameters(run.model),
                       train_seconds=run.seconds, valid_f1=run.history.best_valid_f1)
@@ -178,13 +184,15 @@ def run_chain(
         models.append("teacher")
 
     if "distill" in steps:
+        recipe = Recipe("mse", distill_alpha)
         student = train_token_student(
-            config, splits, tokenizer, article_loss_fn(distill_alpha), logits["train"],
-            name="bilstm_distilled", label=f"logit MSE, alpha={distill_alpha:g}",
-            epochs=bilstm_epochs(config), max_length=max_length, **bilstm_kwargs,
+            config, splits, tokenizer, recipe.loss_fn(), logits["train"],
+            name="bilstm_distilled", label=recipe.label,
+            schedule=budget.schedule(tokenizer, train_texts),
+            network=budget.bilstm.with_size(**resize),
         )
         record_result(config, "BiLSTM distilled", chapters.DISTILL_SMALL, **student.as_result(),
-                      **teacher_fields(config, teacher_model), alpha=distill_alpha)
+                      **teacher_fields(config, teacher_model), **recipe.fields())
         models.append("BiLSTM distilled")
 
     results = load_results(config)

@@ -29,7 +29,7 @@ from .budgets import teacher_epochs
 from .checkpoints import load_teacher_classifier, quiet_transformers
 from .config import SEED, BookConfig, get_config
 from .data import Splits
-from .encoding import choose_max_length, encode_texts, token_lengths
+from .encoding import encode_texts, max_length_for
 from .provenance import artifact_key, split_fingerprint
 from .standin import is_standin
 from .training import History, fit, pick_device, set_seed
@@ -89,8 +89,8 @@ def finetune_teacher(
 ) -> tuple[Any, nn.Module, History]:
     """Fine-tune ``config.teacher`` on the training split and save it to :func:`teacher_dir`.
 
-    ``max_length`` defaults to :func:`helpers.encoding.choose_max_length` of the training texts'
-    token lengths; ``epochs`` to :func:`helpers.budgets.teacher_epochs`. Training is the shared
+    ``max_length`` defaults to :func:`helpers.encoding.max_length_for` the training texts;
+    ``epochs`` to :func:`helpers.budgets.teacher_epochs`. Training is the shared
     :func:`helpers.training.fit` (AdamW, 10 % linear warm-up then linear decay, gradient clipping
     at 1, early stopping on validation F1 keeping the best epoch).
     """
@@ -100,7 +100,7 @@ def finetune_teacher(
     set_seed(SEED)
     tokenizer, model = load_teacher_classifier(config.teacher)
     if max_length is None:
-        max_length = choose_max_length(token_lengths(tokenizer, splits.train["text"]))
+        max_length = max_length_for(tokenizer, splits.train["text"])
     pad_id = tokenizer.pad_token_id
     train = EncodedDataset(encode_texts(tokenizer, splits.train["text"], max_length),
                            splits.train["label"])
@@ -227,7 +227,7 @@ def teacher_logits_for_splits(
         tokenizer, model = get_teacher(config, splits)
     info = load_teacher_info(config)
     max_length = (int(info["max_length"]) if info is not None
-                  else choose_max_length(token_lengths(tokenizer, splits.train["text"])))
+                  else max_length_for(tokenizer, splits.train["text"]))
     cache_dir = config.artifact("teacher_cache")
     start = time.perf_counter()
     result = {name: cached_teacher_logits(model, tokenizer, frame["text"].tolist(), cache_dir,

@@ -4,13 +4,21 @@ Both read the ids of the byte-level BPE tokenizer (:mod:`helpers.bpe`) and retur
 logits; both are built, trained, saved and loaded by the same functions, named by
 :data:`NETWORKS`. :func:`train_token_model` trains either with any loss: cross-entropy for a
 baseline or a no-teacher twin, a distillation loss (:mod:`helpers.losses`) for a student.
+
+A run's settings travel as two frozen, validated objects, handed whole to
+:func:`train_token_model`: a :class:`NetworkSpec` (which network, what size) and a
+:class:`TrainSettings` (the schedule: epoch cap, stopping rule, batches, learning rate, maximum
+length, seed). The chapters' budgets (:mod:`helpers.budgets`) build them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
 import logging
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,17 +34,9 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import DataLoader
 
 from .batching import EncodedDataset, logits_to_proba, make_loader, predict_logits, text_logits
-from .budgets import bilstm_epochs
 from .config import SEED, BookConfig, get_config
 from .data import Splits
-from .encoding import (
-    choose_max_length,
-    encode_texts,
-    load_tokenizer,
-    pad_token_id,
-    save_tokenizer,
-    token_lengths,
-)
+from .encoding import encode_texts, load_tokenizer, pad_token_id, save_tokenizer
 from .evaluation import evaluate
 from .losses import LossFn, cross_entropy_loss
 from .provenance import artifact_key, modules_fingerprint, split_fingerprint
@@ -128,6 +128,81 @@ class CNNClassifier(nn.Module):
 
 
 NETWORKS = {"bilstm": BiLSTMClassifier, "cnn": CNNClassifier}
+
+
+def _check(field: str, value: Any, ok: bool, wanted: str) -> None:
+    """Raise a ValueError naming the field, what it must be and what it was."""
+    if not ok:
+        raise ValueError(f"{field} must be {wanted}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Which network of :data:`NETWORKS` (``name``) and its size: keyword arguments of its class
+    besides the vocabulary (e.g. ``{"embedding_dim": 128, "hidden_size": 128}``; empty: the
+    class's defaults, the article's BiLSTM for ``"bilstm"``)."""
+
+    name: str = "bilstm"
+    size: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check("network", self.name, self.name in NETWORKS, f"one of {sorted(NETWORKS)}")
+        accepted = set(inspect.signature(NETWORKS[self.name]).parameters) - {"vocab_size",
+                                                                             "pad_id"}
+        for key, value in self.size.items():
+            _check(f"{self.name} size key", key, key in accepted, f"one of {sorted(accepted)}")
+            if key != "dropout" and key != "widths":
+                _check(f"{self.name} {key}", value, _is_int(value) and value >= 1,
+                       "an integer >= 1")
+        object.__setattr__(self, "size", dict(self.size))  # a copy: the spec stays as built
+
+    def with_size(self, **size: Any) -> NetworkSpec:
+        """The same network with some size arguments changed (e.g. ``hidden_size=32``)."""
+        return NetworkSpec(self.name, {**self.size, **size})
+
+    def build(self, vocab_size: int, pad_id: int = 0) -> nn.Module:
+        """A freshly initialised model of this spec for a vocabulary of ``vocab_size``."""
+        return NETWORKS[self.name](vocab_size, pad_id=pad_id, **self.size)
+
+
+ARTICLE_BILSTM = NetworkSpec("bilstm")
+"""The source article's BiLSTM (300-dimensional embeddings, 256 units each way): chapter 2's."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a token model trains: the schedule :func:`train_token_model` takes whole.
+
+    At most ``epochs`` passes over the training split, stopped earlier once validation F1 has not
+    improved by more than ``min_improvement`` for ``patience`` epochs (the best epoch is kept);
+    batches of ``batch_size``, AdamW at ``lr`` falling linearly to 0, texts cut at
+    ``max_length`` tokens (:func:`helpers.encoding.max_length_for` decides it), ``seed`` for
+    the initial weights, dropout and the batch order. Checked where it is made: a bad value
+    raises a ValueError naming the field.
+    """
+
+    epochs: int
+    max_length: int
+    patience: int = 2
+    min_improvement: float = 0.0
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = SEED
+
+    def __post_init__(self) -> None:
+        for field in ("epochs", "max_length", "patience", "batch_size"):
+            value = getattr(self, field)
+            _check(field, value, _is_int(value) and value >= 1, "an integer >= 1")
+        _check("min_improvement", self.min_improvement,
+               isinstance(self.min_improvement, int | float) and 0 <= self.min_improvement < 1,
+               "in [0, 1) (a gain in validation F1)")
+        _check("lr", self.lr, isinstance(self.lr, int | float) and math.isfinite(self.lr)
+               and self.lr > 0, "a finite number > 0")
+        _check("seed", self.seed, _is_int(self.seed) and self.seed >= 0, "an integer >= 0")
 
 
 def save_token_model(
@@ -228,84 +303,72 @@ def train_token_model(
     config: BookConfig,
     splits: Splits,
     tokenizer: Tokenizer,
+    schedule: TrainSettings,
+    network: NetworkSpec = ARTICLE_BILSTM,
     loss_fn: LossFn = cross_entropy_loss,
     extras: Mapping[str, Any] | None = None,
     name: str = "bilstm",
-    network: str = "bilstm",
-    epochs: int | None = None,
-    max_length: int | None = None,
-    batch_size: int = 64,
-    lr: float = 2e-3,
-    patience: int = 2,
-    seed: int = SEED,
     device: str | torch.device | None = None,
     embedding_init: np.ndarray | None = None,
     frozen_embedding_epochs: int = 0,
-    min_improvement: float = 0.0,
     reuse: bool = False,
-    **model_kwargs: Any,
 ) -> TokenModelRun:
-    """Train a fresh ``network`` (a key of :data:`NETWORKS`) with the shared
-    :func:`helpers.training.fit`, test it, save it.
+    """Train a fresh ``network`` with the shared :func:`helpers.training.fit` on ``schedule``,
+    test it, save it.
 
-    ``max_length`` defaults to :func:`helpers.encoding.choose_max_length` of the training split;
-    ``epochs`` (the cap; training stops earlier on a validation plateau) to
-    :func:`helpers.budgets.bilstm_epochs`. ``loss_fn`` and ``extras`` are passed on, so a
+    ``schedule`` (:class:`TrainSettings`) and ``network`` (:class:`NetworkSpec`) come whole from
+    a chapter's budget (:mod:`helpers.budgets`). ``loss_fn`` and ``extras`` are passed on, so a
     distillation chapter only swaps the loss and adds ``{"teacher_logits": ...}`` (see
     :func:`make_token_loaders`). The model is saved with :func:`save_token_model` under
     :func:`token_model_folder` ``(config, name)``.
 
-    ``patience`` and ``min_improvement`` are :func:`helpers.training.fit`'s stopping rule.
     ``embedding_init`` (a ``vocab_size x embedding_dim`` matrix, e.g. pretrained word vectors,
     :mod:`helpers.word_vectors`) replaces the random initial embeddings; they stay fixed for the
     first ``frozen_embedding_epochs`` epochs. With ``reuse``, a model saved under ``name`` by a
     run with the very same inputs and settings (its key: the splits, the tokenizer, the initial
-    embeddings, the network, the budget, the seed) is loaded instead of trained again; only a
+    embeddings, the network, the schedule) is loaded instead of trained again; only a
     plain cross-entropy run without ``extras`` (a baseline or a no-teacher twin) can be reused,
     since a distillation loss is not part of the key.
     """
-    if network not in NETWORKS:
-        raise ValueError(f"network must be one of {list(NETWORKS)}, not {network!r}")
+    if not isinstance(schedule, TrainSettings) or not isinstance(network, NetworkSpec):
+        raise TypeError("schedule must be a TrainSettings and network a NetworkSpec "
+                        "(helpers.budgets builds both)")
     if reuse and (loss_fn is not cross_entropy_loss or extras):
         raise ValueError("reuse=True is only for plain cross-entropy runs without extras: a "
                          "distillation loss is not part of the saved model's key")
-    train_texts = splits.train["text"].tolist()
-    if max_length is None:
-        max_length = choose_max_length(token_lengths(tokenizer, train_texts))
-    epochs = epochs or bilstm_epochs(config)
+    s = schedule
     folder = token_model_folder(config, name)
     key = artifact_key(
         splits={part: split_fingerprint(frame) for part, frame in splits.items()},
         tokenizer=hashlib.sha256(tokenizer.to_str().encode()).hexdigest(),
         embedding=None if embedding_init is None else hashlib.sha256(
             np.ascontiguousarray(embedding_init, dtype=np.float32).tobytes()).hexdigest(),
-        network=network, model=model_kwargs, max_length=max_length, batch_size=batch_size,
-        lr=lr, epochs=epochs, patience=patience, seed=seed, frozen=frozen_embedding_epochs,
-        min_improvement=min_improvement, code=_training_code(),
+        network=network.name, model=dict(network.size), max_length=s.max_length,
+        batch_size=s.batch_size, lr=s.lr, epochs=s.epochs, patience=s.patience, seed=s.seed,
+        frozen=frozen_embedding_epochs, min_improvement=s.min_improvement, code=_training_code(),
     )
     if reuse:
         reused = _reuse_token_model(folder, key, splits, device)
         if reused is not None:
             return reused
-    loaders = make_token_loaders(tokenizer, splits, max_length, batch_size, extras, seed)
-    set_seed(seed)  # the same initial weights for every run with the same seed
-    model = NETWORKS[network](tokenizer.get_vocab_size(), pad_id=pad_token_id(tokenizer),
-                              **model_kwargs)
+    loaders = make_token_loaders(tokenizer, splits, s.max_length, s.batch_size, extras, s.seed)
+    set_seed(s.seed)  # the same initial weights for every run with the same seed
+    model = network.build(tokenizer.get_vocab_size(), pad_id=pad_token_id(tokenizer))
     if embedding_init is not None:
         _set_embeddings(model, embedding_init)
     history = fit(
         model, loaders["train"], loaders["valid"], splits.valid["label"].to_numpy(),
-        epochs=epochs, lr=lr, loss_fn=loss_fn, patience=patience, device=device, seed=seed,
-        desc=name, frozen=[model.embedding.weight] if frozen_embedding_epochs else (),
-        frozen_epochs=frozen_embedding_epochs, min_improvement=min_improvement,
+        epochs=s.epochs, lr=s.lr, loss_fn=loss_fn, patience=s.patience, device=device,
+        seed=s.seed, desc=name, frozen=[model.embedding.weight] if frozen_embedding_epochs else (),
+        frozen_epochs=frozen_embedding_epochs, min_improvement=s.min_improvement,
     )
     proba = logits_to_proba(predict_logits(model, loaders["test"]))
     metrics = evaluate(splits.test["label"].to_numpy(), proba)
     meta = {
-        "name": name, "max_length": max_length, "batch_size": batch_size, "lr": lr,
-        "epochs": epochs, "epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
+        "name": name, "max_length": s.max_length, "batch_size": s.batch_size, "lr": s.lr,
+        "epochs": s.epochs, "epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
         "train_seconds": history.seconds, "test_metrics": metrics, "small": config.small,
-        "seed": seed, "frozen_embedding_epochs": frozen_embedding_epochs,
+        "seed": s.seed, "frozen_embedding_epochs": frozen_embedding_epochs,
         "history": history.epochs, "key": key,
     }
     save_token_model(model, tokenizer, folder, meta)
