@@ -13,10 +13,12 @@ from toy import tiny_bert_folder, tiny_bilstm_folder, toy_corpus
 from helpers.comparison import (
     compare_models,
     comparison_steps,
+    cost_table,
     distilled_students,
     missing_chapters,
     pareto_front,
     plot_tradeoffs,
+    quality_table,
     step_gains,
     tradeoffs,
 )
@@ -186,3 +188,24 @@ def test_deployment_rows_join_the_table_and_gains_compare_like_with_like() -> No
     assert gains.loc["tiny [ONNX int8]", "x smaller than eager"] == pytest.approx(4.0)
     assert gains.loc["tiny [ONNX int8]", "dF1 vs eager (points)"] == pytest.approx(-0.1)
     assert gains.loc["tiny [ONNX int8]", "x faster than eager teacher"] == pytest.approx(8.0)
+
+
+def test_quality_and_cost_tables_split_the_columns_and_keep_every_model() -> None:
+    table = pd.DataFrame({"chapter": ["01", "03", "05"], "kind": ["sklearn", "transformers",
+                                                                  "transformers"],
+                          "variant": ["scikit-learn", "PyTorch eager", "ONNX int8"],
+                          "f1": [0.7, 0.9, 0.85], "macro_f1": [0.8, 0.9, 0.88],
+                          "average_precision": [0.7, 0.95, 0.9], "valid_f1": [0.72, np.nan, 0.9],
+                          "params": [10, 1000, 100], "size_mb": [1.0, 48.0, 3.0],
+                          "latency_ms": [0.5, 16.0, 2.0], "latency_p90_ms": [0.6, 17.0, 2.5],
+                          "texts_per_s": [900.0, 60.0, 400.0], "teacher": [None, "x", "x"],
+                          "standin": False}, index=["ngram", "teacher", "tiny"])
+    quality, cost = quality_table(table), cost_table(table)
+    assert list(quality.columns) == ["chapter", "f1", "macro_f1", "average_precision", "valid_f1"]
+    assert list(quality.index) == ["tiny", "ngram", "teacher"]  # best validation F1 first
+    assert list(cost.columns) == ["variant", "kind", "params", "size_mb", "latency_ms",
+                                  "latency_p90_ms", "texts_per_s"]
+    assert list(cost.index) == ["ngram", "tiny", "teacher"]  # fastest first
+    # Together they show every score and every cost, and no column twice.
+    assert not set(quality.columns) & set(cost.columns)
+    assert cost.loc["tiny", "latency_ms"] == 2.0 and quality.loc["tiny", "f1"] == 0.85

@@ -28,6 +28,11 @@ BATCH_SIZE = 64
 # The columns the comparison shows, in order; the others of the results file are left out.
 TABLE_COLUMNS = ["chapter", "kind", "f1", "macro_f1", "average_precision", "valid_f1", "params",
                  "size_mb", "latency_ms", "latency_p90_ms", "texts_per_s", "teacher", "standin"]
+# The comparison shown as two tables that each fit the page's column: what a model scores, and
+# what it costs to serve (columns a table lacks are skipped).
+QUALITY_COLUMNS = ["chapter", "f1", "macro_f1", "average_precision", "valid_f1", "f1_reloaded"]
+COST_COLUMNS = ["variant", "kind", "params", "size_mb", "latency_ms", "latency_p90_ms",
+                "texts_per_s"]
 NOTEBOOKS = {"01": "01_classical_baselines", "02": "02_bilstm", "03": "03_teacher",
              "04": "04_distill_bilstm", "05": "05_distill_tiny_bert"}
 
@@ -98,6 +103,20 @@ def compare_models(
     table.attrs["threads"] = threads
     table.attrs["test_proba"] = probas  # for intervals (helpers.uncertainty)
     return table
+
+
+def quality_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The scores of :func:`compare_models`'s table (or :func:`with_deployments`'s), best
+    validation F1 first: :data:`QUALITY_COLUMNS` that it has."""
+    columns = [c for c in QUALITY_COLUMNS if c in table.columns]
+    return table[columns].sort_values("valid_f1", ascending=False, na_position="last")
+
+
+def cost_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The costs of the same table (size, latency, throughput), fastest first:
+    :data:`COST_COLUMNS` that it has."""
+    columns = [c for c in COST_COLUMNS if c in table.columns]
+    return table[columns].sort_values("latency_ms")
 
 
 def record_speed(config: BookConfig, table: pd.DataFrame) -> None:
