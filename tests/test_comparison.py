@@ -209,3 +209,21 @@ def test_quality_and_cost_tables_split_the_columns_and_keep_every_model() -> Non
     # Together they show every score and every cost, and no column twice.
     assert not set(quality.columns) & set(cost.columns)
     assert cost.loc["tiny", "latency_ms"] == 2.0 and quality.loc["tiny", "f1"] == 0.85
+
+
+def test_tradeoff_plot_text_is_as_tall_as_the_body_text_on_the_page() -> None:
+    """The page's column is about 690 px wide and its body text 16 px: every label of the plot,
+    scaled with the figure to that width, is at least that tall (it was 8 pt on a 13-inch
+    figure, 6 px on the page)."""
+    table = pd.DataFrame({"valid_f1": [0.80, 0.85, 0.1], "latency_ms": [0.5, 2.0, 0.1],
+                          "size_mb": [1.0, 9.0, 0.5], "standin": [False, True, False]},
+                         index=["char", "bilstm", "weak"])
+    axes = plot_tradeoffs(table)
+    figure = axes[0].figure
+    scale = 690 / (72 * figure.get_figwidth())  # points -> page pixels
+    texts = [t for t in figure.findobj(plt.Text) if t.get_text().strip() and t.get_visible()]
+    assert any("Not drawn" in t.get_text() for t in texts)
+    small = {t.get_text()[:30]: t.get_fontsize() * scale for t in texts
+             if t.get_fontsize() * scale < 16}
+    assert not small, f"text under 16 px on the page: {small}"
+    plt.close("all")
