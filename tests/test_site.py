@@ -336,10 +336,11 @@ def test_no_output_carries_warning_noise(browser, server: str, page: str) -> Non
 FIT = ("table", "pre", "div.highlight", "div.cell_output div.output")
 PHONE = (390, 844)  # a phone's CSS viewport (width, height)
 # The most output boxes (printed lines, tables, figures, listings: output_areas) a chapter may
-# show; a reader scrolls past every one. On the small-data build of 2026-12-03 the chapters showed
-# 12, 17, 39, 21, 57, 41 and 25 (chapters 0-6), chapter 4's printed epoch lines (20 in small mode)
-# sharing boxes with the rest of their cell's output; one box per epoch there would pass 70, and
-# on the full data (more epochs per run) far more. Fewer when each run prints one record.
+# show; a reader scrolls past every one. On the small-data builds of 2026-12-03 the chapters
+# showed 12, 17, 34-39, 17-21, 55-57, 38-41 and 24-25 (chapters 0-6; fewer where a run was
+# reused), chapter 4's printed epoch lines (20 in small mode) sharing boxes with the rest of their
+# cell's output; one box per epoch there would pass 70, and on the full data (more epochs per
+# run) far more. Fewer when each run prints one record.
 MAX_OUTPUT_AREAS = 60
 
 
