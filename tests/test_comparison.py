@@ -14,10 +14,12 @@ from helpers import chapters
 from helpers.comparison import (
     compare_models,
     comparison_steps,
+    cost_table,
     distilled_students,
     missing_chapters,
     pareto_front,
     plot_tradeoffs,
+    quality_table,
     require_earlier_chapters,
     step_gains,
     tradeoffs,
@@ -196,3 +198,42 @@ def test_deployment_rows_join_the_table_and_gains_compare_like_with_like() -> No
     # served against served: the student's int8 model against the teacher's int8 model
     assert gains.loc["tiny [ONNX int8]", "x faster than int8 teacher"] == pytest.approx(2.5)
     assert gains.loc["teacher [ONNX int8]", "x faster than int8 teacher"] == pytest.approx(1.0)
+
+
+def test_quality_and_cost_tables_split_the_columns_and_keep_every_model() -> None:
+    table = pd.DataFrame({"chapter": ["01", "03", "05"], "kind": ["sklearn", "transformers",
+                                                                  "transformers"],
+                          "variant": ["scikit-learn", "PyTorch eager", "ONNX int8"],
+                          "f1": [0.7, 0.9, 0.85], "macro_f1": [0.8, 0.9, 0.88],
+                          "average_precision": [0.7, 0.95, 0.9], "valid_f1": [0.72, np.nan, 0.9],
+                          "params": [10, 1000, 100], "size_mb": [1.0, 48.0, 3.0],
+                          "latency_ms": [0.5, 16.0, 2.0], "latency_p90_ms": [0.6, 17.0, 2.5],
+                          "texts_per_s": [900.0, 60.0, 400.0], "teacher": [None, "x", "x"],
+                          "standin": False}, index=["ngram", "teacher", "tiny"])
+    quality, cost = quality_table(table), cost_table(table)
+    assert list(quality.columns) == ["chapter", "f1", "macro_f1", "average_precision", "valid_f1"]
+    assert list(quality.index) == ["tiny", "ngram", "teacher"]  # best validation F1 first
+    assert list(cost.columns) == ["variant", "kind", "params", "size_mb", "latency_ms",
+                                  "latency_p90_ms", "texts_per_s"]
+    assert list(cost.index) == ["ngram", "tiny", "teacher"]  # fastest first
+    # Together they show every score and every cost, and no column twice.
+    assert not set(quality.columns) & set(cost.columns)
+    assert cost.loc["tiny", "latency_ms"] == 2.0 and quality.loc["tiny", "f1"] == 0.85
+
+
+def test_tradeoff_plot_text_is_as_tall_as_the_body_text_on_the_page() -> None:
+    """The page's column is about 690 px wide and its body text 16 px: every label of the plot,
+    scaled with the figure to that width, is at least that tall (it was 8 pt on a 13-inch
+    figure, 6 px on the page)."""
+    table = pd.DataFrame({"valid_f1": [0.80, 0.85, 0.1], "latency_ms": [0.5, 2.0, 0.1],
+                          "size_mb": [1.0, 9.0, 0.5], "standin": [False, True, False]},
+                         index=["char", "bilstm", "weak"])
+    axes = plot_tradeoffs(table)
+    figure = axes[0].figure
+    scale = 690 / (72 * figure.get_figwidth())  # points -> page pixels
+    texts = [t for t in figure.findobj(plt.Text) if t.get_text().strip() and t.get_visible()]
+    assert any("Not drawn" in t.get_text() for t in texts)
+    small = {t.get_text()[:30]: t.get_fontsize() * scale for t in texts
+             if t.get_fontsize() * scale < 16}
+    assert not small, f"text under 16 px on the page: {small}"
+    plt.close("all")

@@ -273,3 +273,90 @@ def test_no_output_carries_warning_noise(browser, server: str, page: str) -> Non
     # tables mark the rows that depend on it instead.
     notices = outputs.count("STAND-IN TEACHER")
     assert notices <= 1, f"{page}: the stand-in notice is printed {notices} times"
+
+
+# What must fit the text column at 1280 px: tables, code blocks (cells and listings) and every
+# output area. An element fits when it does not scroll sideways and does not reach past the
+# article's right edge.
+FIT = ("table", "pre", "div.highlight", "div.cell_output div.output")
+PHONE = (390, 844)  # a phone's CSS viewport (width, height)
+# The most output boxes (printed lines, tables, figures, listings: output_areas) a chapter may
+# show; a reader scrolls past every one. On the small-data builds of 2026-12-03 the chapters
+# showed 12, 17, 34-39, 17-21, 55-57, 38-41 and 24-25 (chapters 0-6; fewer where a run was
+# reused), chapter 4's printed epoch lines (20 in small mode) sharing boxes with the rest of their
+# cell's output; one box per epoch there would pass 70, and on the full data (more epochs per
+# run) far more. Fewer when each run prints one record.
+MAX_OUTPUT_AREAS = 60
+
+
+def too_wide(browser) -> list[str]:
+    """The elements of :data:`FIT` on the page that scroll sideways or reach past the column."""
+    return browser.execute_script(
+        "const column = document.querySelector('article.bd-article, main article, main');"
+        "const right = column.getBoundingClientRect().right;"
+        "const wide = [];"
+        "for (const selector of arguments[0]) {"
+        "  for (const e of document.querySelectorAll('main ' + selector)) {"
+        "    if (e.offsetParent === null) continue;"  # hidden (e.g. a collapsed cell)
+        "    const box = e.getBoundingClientRect();"
+        "    if (e.scrollWidth > e.clientWidth + 1 || box.right > right + 1) {"
+        "      wide.push(selector + ' ' + e.scrollWidth + '>' + e.clientWidth + ': '"
+        "                + e.textContent.trim().slice(0, 60));"
+        "    }"
+        "  }"
+        "}"
+        "return wide;", list(FIT))
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_tables_and_code_fit_the_column_at_1280_px(browser, server: str, page: str) -> None:
+    """No table, code block or output area of a chapter scrolls sideways in a 1280 px window:
+    chapter 6 splits its comparison into a quality and a cost table, listings are wrapped at 88
+    characters and code is set small enough for 100 (_static/outputs.css)."""
+    open_page(browser, server, page)
+    assert browser.execute_script("return window.innerWidth;") >= 1200
+    wide = too_wide(browser)
+    assert not wide, f"{page}: {len(wide)} elements wider than the column: {wide[:4]}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_a_phone_scrolls_tables_inside_their_box_not_the_page(browser, server: str,
+                                                              page: str) -> None:
+    """At a phone's width the page itself never scrolls sideways: a wide table scrolls inside
+    its own output area, and code wraps."""
+    browser.set_window_size(*PHONE)
+    try:
+        open_page(browser, server, page)
+        inner, page_width = browser.execute_script(
+            "return [window.innerWidth, document.documentElement.scrollWidth];")
+        assert inner <= PHONE[0], f"the window did not shrink: {inner} px"
+        assert page_width <= inner, f"{page}: the page is {page_width} px wide in {inner} px"
+        boxes = browser.execute_script(
+            "return Array.from(document.querySelectorAll('main table')).map(t => {"
+            "  let box = t.parentElement;"
+            "  while (box && getComputedStyle(box).overflowX === 'visible') {"
+            "    box = box.parentElement; }"
+            "  return box ? box.getBoundingClientRect().right : 1e9; });")
+        outside = [right for right in boxes if right > inner + 1]
+        assert not outside, f"{page}: {len(outside)} tables scroll with the page, not in a box"
+        code = browser.execute_script(
+            "return Array.from(document.querySelectorAll('main div.highlight pre'))"
+            ".filter(p => p.scrollWidth > p.clientWidth + 1).length;")
+        assert code == 0, f"{page}: {code} code blocks scroll sideways on a phone"
+    finally:
+        browser.set_window_size(1280, 1024)
+
+
+def output_areas(browser) -> int:
+    """The output boxes a reader scrolls past: each output of each cell (printed lines, a table,
+    a figure, a listing), however many cells show them."""
+    return browser.execute_script(
+        "return document.querySelectorAll('main div.cell_output > div.output,"
+        " main div.cell_output > img, main div.cell_output > div.highlight-python').length;")
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_shows_a_bounded_number_of_output_areas(browser, server: str, page: str) -> None:
+    open_page(browser, server, page)
+    count = output_areas(browser)
+    assert count <= MAX_OUTPUT_AREAS, f"{page}: {count} output areas (at most {MAX_OUTPUT_AREAS})"

@@ -29,6 +29,11 @@ BATCH_SIZE = 64
 # The columns the comparison shows, in order; the others of the results file are left out.
 TABLE_COLUMNS = ["chapter", "kind", "f1", "macro_f1", "average_precision", "valid_f1", "params",
                  "size_mb", "latency_ms", "latency_p90_ms", "texts_per_s", "teacher", "standin"]
+# The comparison shown as two tables that each fit the page's column: what a model scores, and
+# what it costs to serve (columns a table lacks are skipped).
+QUALITY_COLUMNS = ["chapter", "f1", "macro_f1", "average_precision", "valid_f1", "f1_reloaded"]
+COST_COLUMNS = ["variant", "kind", "params", "size_mb", "latency_ms", "latency_p90_ms",
+                "texts_per_s"]
 
 
 def missing_chapters(results: pd.DataFrame) -> list[chapters.Chapter]:
@@ -103,6 +108,20 @@ def compare_models(
     table.attrs["threads"] = threads
     table.attrs["test_proba"] = probas  # for intervals (helpers.uncertainty)
     return table
+
+
+def quality_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The scores of :func:`compare_models`'s table (or :func:`with_deployments`'s), best
+    validation F1 first: :data:`QUALITY_COLUMNS` that it has."""
+    columns = [c for c in QUALITY_COLUMNS if c in table.columns]
+    return table[columns].sort_values("valid_f1", ascending=False, na_position="last")
+
+
+def cost_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The costs of the same table (size, latency, throughput), fastest first:
+    :data:`COST_COLUMNS` that it has."""
+    columns = [c for c in COST_COLUMNS if c in table.columns]
+    return table[columns].sort_values("latency_ms")
 
 
 def record_speed(config: BookConfig, table: pd.DataFrame) -> None:
@@ -213,6 +232,10 @@ def step_gains(table: pd.DataFrame, steps: Mapping[str, tuple[str, str]]) -> pd.
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
+# The page's column is about 690 px wide: a figure PLOT_SIZE[0] inches wide is shown at that
+# width, where text of PLOT_FONT points is as tall as the body's 16 px (13 * 690 / (72 * 7.5)).
+PLOT_SIZE = (7.5, 12.0)
+PLOT_FONT = 13
 MARKERS = {SKLEARN: "D", PYTORCH: "o", "ONNX fp32": "s", "ONNX int8": "^"}
 
 
@@ -232,12 +255,13 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1",
     the others into a thin band: the first ``listed`` of them are named under the left panel,
     with how many more there are.
     """
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+    if axes is None:  # one panel above the other, at a width the page shows unscaled
+        _, axes = plt.subplots(2, 1, figsize=PLOT_SIZE)
     floor = table[score].max() - below_best
     low = table[table[score] < floor].sort_values(score, ascending=False)
     table = table[table[score] >= floor]
     variants = table["variant"] if "variant" in table else pd.Series(PYTORCH, table.index)
+    first_names = None
     for ax, column, label in ((axes[0], "latency_ms", "CPU latency, 1 text (ms, log scale)"),
                               (axes[1], "size_mb", "size on disk (MB, log scale)")):
         for i, (variant, marker) in enumerate(MARKERS.items()):
@@ -245,7 +269,7 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1",
             if rows.empty:
                 continue
             standin = rows["standin"].fillna(False).astype(bool).to_numpy()
-            ax.scatter(rows[column], rows[score], s=45, marker=marker, label=variant,
+            ax.scatter(rows[column], rows[score], s=60, marker=marker, label=variant,
                        facecolors=["none" if s else f"C{i}" for s in standin],
                        edgecolors=f"C{i}")
         front = table[pareto_front(table[score], table[column])].sort_values(column)
@@ -253,27 +277,32 @@ def plot_tradeoffs(table: pd.DataFrame, axes=None, score: str = "valid_f1",
                 linewidth=1, label="Pareto front")
         # Numbers at the points, names in a list under the panel: no two labels can overlap.
         for k, (_, row) in enumerate(front.iterrows(), start=1):
-            ax.annotate(str(k), (row[column], row[score]), fontsize=8, fontweight="bold",
+            ax.annotate(str(k), (row[column], row[score]), fontsize=PLOT_FONT, fontweight="bold",
                         xytext=(4, 4 + 8 * (k % 2)), textcoords="offset points")
-        ax.text(0, -0.14, "Pareto front:\n" + "\n".join(
+        names_under = ax.text(0, -0.2, "Pareto front:\n" + "\n".join(
                 f"{k}. {model}" for k, model in enumerate(front.index, start=1)),
-                transform=ax.transAxes, va="top", fontsize=8)
+                transform=ax.transAxes, va="top", fontsize=PLOT_FONT)
         ax.set_xscale("log")
         # Plain numbers at 1, 3, 10, 30...: matplotlib's default labels the minor ticks of a
         # short log axis as 2x10^0, 3x10^0..., which run into each other.
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(label)
-        ax.set_ylabel("F1 (toxic), " + ("validation" if score == "valid_f1" else "test"))
+        ax.set_xlabel(label, fontsize=PLOT_FONT)
+        ax.set_ylabel("F1 (toxic), " + ("validation" if score == "valid_f1" else "test"),
+                      fontsize=PLOT_FONT)
+        ax.tick_params(labelsize=PLOT_FONT)
         ax.grid(alpha=0.3)
+        first_names = first_names if ax is not axes[0] else names_under
     if len(low):
         names = [f"{model} ({value:.2f})" for model, value in low[score].head(listed).items()]
         if len(low) > listed:
             names.append(f"... and {len(low) - listed} more, all in the table")
-        axes[0].text(0.55, -0.14, f"Not drawn (F1 below {floor:.2f}):\n" + "\n".join(names),
-                     transform=axes[0].transAxes, va="top", fontsize=8)
-    axes[0].legend(fontsize=8, loc="best")
+        # Under the first panel's list of names (anchored to it, so the two cannot overlap).
+        axes[0].annotate(f"Not drawn (F1 below {floor:.2f}):\n" + "\n".join(names), xy=(0, 0),
+                         xycoords=first_names, xytext=(0, -10), textcoords="offset points",
+                         va="top", fontsize=PLOT_FONT)
+    axes[0].legend(fontsize=PLOT_FONT, loc="best")
     return axes
 
 

@@ -21,32 +21,56 @@ from .errors import add_debug_flag, check_writable_dir, run_command
 
 COLOURS = {"data": "#eeeeee", "teacher": "#fbd9b5", "student": "#c6dbef", "loss": "#f4c2c2",
            "output": "#ffffff"}
-WIDTH, HEIGHT = 2.2, 0.95
+# Boxes in data units, laid out on a grid of at most three columns COLUMN apart.
+WIDTH, HEIGHT, COLUMN = 3.3, 1.55, 4.4
+# The page's text column is about 690 px wide and its body text 16 px: a figure FIG_WIDTH inches
+# wide is shown at the column's width, where FONT points are at least as tall as the body text
+# (13 * 690 / (72 * 7.5) = 16.6 px). Box lines stay under about 19 characters to fit WIDTH.
+FIG_WIDTH = 7.5
+FONT = 13
+TITLE_FONT = 14
+COLUMN_PX = 690
 
 # name -> (text, x centre, y centre, kind); arrows are (from, to, label), straight, or
-# (from, to, label, "elbow"): out of the top or bottom of the box, then across.
+# (from, to, label, "elbow"): out of the top or bottom of the box, then across, or
+# (from, to, label, "side"): out of the side of the box, then up or down into the target.
 Boxes = dict[str, tuple[str, float, float, str]]
 Arrows = list[tuple[str, ...]]
 
 
 def draw_flow(boxes: Boxes, arrows: Arrows, title: str, note: str = "",
-              size: tuple[float, float] = (11.0, 5.2)) -> Figure:
-    """A figure of labelled boxes (coloured by kind) joined by labelled arrows."""
-    fig, ax = plt.subplots(figsize=size)
+              size: tuple[float, float] | None = None) -> Figure:
+    """A figure of labelled boxes (coloured by kind) joined by labelled arrows.
+
+    Its width is :data:`FIG_WIDTH` and its height follows the layout (one data unit is as long
+    across as up), unless ``size`` is given. Each box and its text share the ``gid``
+    ``"box:<name>"``, so that a test can check that the text stays inside its box.
+    """
     xs = [x for _, x, _, _ in boxes.values()]
     ys = [y for _, _, y, _ in boxes.values()]
-    ax.set_xlim(min(xs) - WIDTH / 2 - 0.2, max(xs) + WIDTH / 2 + 0.2)
-    ax.set_ylim(min(ys) - HEIGHT / 2 - (0.9 if note else 0.2), max(ys) + HEIGHT / 2 + 0.2)
+    note_space = 0.35 + 0.45 * (note.count("\n") + 1) if note else 0.2
+    xlim = (min(xs) - WIDTH / 2 - 0.2, max(xs) + WIDTH / 2 + 0.2)
+    ylim = (min(ys) - HEIGHT / 2 - note_space, max(ys) + HEIGHT / 2 + 0.2)
+    if size is None:
+        inches_per_unit = FIG_WIDTH / (xlim[1] - xlim[0])
+        size = (FIG_WIDTH, (ylim[1] - ylim[0]) * inches_per_unit + 0.5)  # + the title
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.axis("off")
-    for text, x, y, kind in boxes.values():
+    for name, (text, x, y, kind) in boxes.items():
         ax.add_patch(FancyBboxPatch((x - WIDTH / 2, y - HEIGHT / 2), WIDTH, HEIGHT,
                                     boxstyle="round,pad=0.05", facecolor=COLOURS[kind],
-                                    edgecolor="#444444", linewidth=1.0))
-        ax.text(x, y, text, ha="center", va="center", fontsize=9)
-    for start, end, label, *elbow in arrows:
+                                    edgecolor="#444444", linewidth=1.0, gid=f"box:{name}"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=FONT, gid=f"box:{name}")
+    for start, end, label, *bend in arrows:
         _, x0, y0, _ = boxes[start]
         _, x1, y1, _ = boxes[end]
-        if elbow:  # out of the box's top or bottom, then across into the target's side
+        if bend == ["side"]:  # out of the box's side, across, then into the target's top/bottom
+            begin = (x0 + (WIDTH / 2 + 0.08) * (1 if x1 > x0 else -1), y0)
+            finish = (x1, y1 + (HEIGHT / 2 + 0.08) * (1 if y0 > y1 else -1))
+            style, at = "angle,angleA=0,angleB=90,rad=0", ((x0 + x1) / 2, y0)
+        elif bend:  # out of the box's top or bottom, then across into the target's side
             begin = (x0, y0 + (HEIGHT / 2 + 0.08) * (1 if y1 > y0 else -1))
             finish = (x1 - (WIDTH / 2 + 0.08) * (1 if x1 > x0 else -1), y1)
             style, at = "angle,angleA=90,angleB=0,rad=0", (x0 + 1.0, y1)
@@ -56,13 +80,13 @@ def draw_flow(boxes: Boxes, arrows: Arrows, title: str, note: str = "",
         ax.annotate("", xy=finish, xytext=begin, arrowprops={
             "arrowstyle": "-|>", "color": "#333333", "lw": 1.2, "connectionstyle": style})
         if label:
-            ax.text(at[0], at[1] + 0.12, label, ha="center", va="bottom", fontsize=8,
+            ax.text(at[0], at[1] + 0.12, label, ha="center", va="bottom", fontsize=FONT,
                     color="#333333", style="italic",
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     if note:
-        ax.text(sum(ax.get_xlim()) / 2, ax.get_ylim()[0] + 0.25, note, ha="center", va="bottom",
-                fontsize=9)
-    ax.set_title(title, fontsize=11)
+        ax.text(sum(ax.get_xlim()) / 2, ax.get_ylim()[0] + 0.15, note, ha="center",
+                va="bottom", fontsize=FONT)
+    ax.set_title(title, fontsize=TITLE_FONT)
     fig.tight_layout()
     return fig
 
@@ -75,77 +99,76 @@ def _edge(x: float, y: float, towards_x: float, towards_y: float) -> tuple[float
     return x + dx * scale, y + dy * scale
 
 
+# Grid positions: three columns, rows ROW apart.
+C0, C1, C2 = 0.0, COLUMN, 2 * COLUMN
+ROW = 2.7
+
+
 def teacher_finetuning_diagram() -> Figure:
     """Chapter 3: the teacher reads WordPiece ids; its logits are trained on labels, then cached."""
     boxes: Boxes = {
-        "text": ("comment text", 1.2, 3.0, "data"),
-        "teacher": ("rubert-tiny\n3 layers, 312 wide\n+ new 2-way head", 4.4, 3.0, "teacher"),
-        "logits": ("teacher logits $z^t$\n(normal, toxic)", 7.6, 3.0, "output"),
-        "label": ("gold label $y$", 7.6, 1.2, "data"),
-        "ce": ("cross-entropy\n$\\mathrm{CE}(z^t, y)$", 10.8, 1.2, "loss"),
-        "cache": ("cached on disk\nfor every split", 10.8, 3.0, "output"),
+        "text": ("comment text\n(WordPiece ids)", C0, ROW, "data"),
+        "teacher": ("rubert-tiny:\n3 layers, 312 wide\n+ new 2-way head", C1, ROW, "teacher"),
+        "logits": ("teacher logits $z^t$\n(normal, toxic)", C2, ROW, "output"),
+        "label": ("gold label $y$", C0, 0.0, "data"),
+        "ce": ("cross-entropy\n$\\mathrm{CE}(z^t, y)$", C1, 0.0, "loss"),
+        "cache": ("cached on disk\nfor every split", C2, 0.0, "output"),
     }
-    arrows: Arrows = [("text", "teacher", "WordPiece ids"), ("teacher", "logits", "[CLS], head"),
+    arrows: Arrows = [("text", "teacher", ""), ("teacher", "logits", ""),
                       ("logits", "ce", ""), ("label", "ce", ""),
-                      ("logits", "cache", "cached")]
+                      ("logits", "cache", "")]
     return draw_flow(boxes, arrows, "Chapter 3: fine-tuning the teacher",
-                     note="the cached logits are the soft targets of chapters 4 and 5",
-                     size=(11.0, 3.6))
+                     note="the cached logits are the soft targets\nof chapters 4 and 5")
 
 
 def logit_distillation_diagram() -> Figure:
     """Chapter 4: teacher and student read the same text; logits matched by MSE or KL."""
     boxes: Boxes = {
-        "text": ("comment text\n(or an augmented one)", 1.2, 3.5, "data"),
-        "teacher": ("rubert-tiny teacher\n(fine-tuned, frozen;\nWordPiece ids, [MASK])",
-                    4.2, 5.6, "teacher"),
-        "student": ("student: CNN or BiLSTM\n(trained; BPE ids,\n[MASK] -> [UNK])",
-                    4.2, 1.4, "student"),
-        "t_logits": ("teacher logits $z^t$\n(computed once, cached)", 7.2, 5.6, "output"),
-        "s_logits": ("student logits $z^s$", 7.2, 1.4, "output"),
-        "match": ("teacher term:\n" r"$\mathrm{MSE}(z^s, z^t)$  or" "\n"
-                  r"$T^2\,\mathrm{KL}(p^t_T\,\|\,p^s_T)$", 7.2, 3.5, "loss"),
-        "label": ("gold label $y$\n(-1: augmented,\nno label)", 10.2, 3.5, "data"),
-        "ce": ("$\\mathrm{CE}(z^s, y)$\nlabelled rows only", 10.2, 1.4, "loss"),
+        "teacher": ("rubert-tiny teacher\n(fine-tuned, frozen;\nWordPiece ids)",
+                    C1, 2 * ROW, "teacher"),
+        "t_logits": ("teacher logits $z^t$\n(computed once,\ncached)", C2, 2 * ROW, "output"),
+        "text": ("comment text\n(or an augmented\none)", C0, ROW, "data"),
+        "match": ("teacher term:\n" r"$\mathrm{MSE}(z^s, z^t)$ or" "\n"
+                  r"$T^2\,\mathrm{KL}(p^t_T\,\|\,p^s_T)$", C2, ROW, "loss"),
+        "student": ("student: CNN or\nBiLSTM on BPE ids\n([MASK] → [UNK])", C1, 0.0,
+                    "student"),
+        "s_logits": ("student logits $z^s$", C2, 0.0, "output"),
+        "label": ("gold label $y$\n(-1: augmented,\nno label)", C1, -ROW, "data"),
+        "ce": ("$\\mathrm{CE}(z^s, y)$\nlabelled rows only", C2, -ROW, "loss"),
     }
-    arrows: Arrows = [("text", "teacher", "teacher sees"), ("text", "student", "student sees"),
+    arrows: Arrows = [("text", "teacher", ""), ("text", "student", ""),
                       ("teacher", "t_logits", ""), ("student", "s_logits", ""),
                       ("t_logits", "match", ""), ("s_logits", "match", ""),
                       ("s_logits", "ce", ""), ("label", "ce", "")]
-    return draw_flow(boxes, arrows, "Chapter 4: distilling the teacher's logits into a small "
-                     "student", note=r"loss $= \alpha\,\mathrm{CE} + (1 - \alpha)\,$teacher term;  "
-                     r"$\alpha = 1$: the no-teacher twin")
+    return draw_flow(boxes, arrows, "Chapter 4: distilling the teacher's logits\ninto a small "
+                     "student", note=r"loss $= \alpha\,\mathrm{CE} + (1 - \alpha)\,$teacher term"
+                     "\n" r"$\alpha = 1$: the no-teacher twin")
 
 
 def pretraining_distillation_diagram() -> Figure:
     """Chapter 5: both BERTs read the same masked tokens; three losses (four with DistilBERT's)."""
     boxes: Boxes = {
-        "text": ("comment text", 0.4, 3.6, "data"),
-        "masked": ("masked ids\n(pruned vocabulary;\nmask_tokens, 15%)", 3.2, 3.6, "data"),
-        "teacher": ("teacher BERT + MLM head\n(frozen, inference_mode)", 5.9, 5.8, "teacher"),
-        "student": ("student BERT + MLM head\n(tiny, or teacher layers\n0 and 2)", 5.9, 1.4,
+        "text": ("comment text", C0, 3 * ROW, "data"),
+        "masked": ("masked ids (pruned\nvocabulary;\nmask_tokens, 15%)", C1, 3 * ROW, "data"),
+        "teacher": ("teacher BERT +\nMLM head (frozen,\ninference_mode)", C0, 2 * ROW,
+                    "teacher"),
+        "kl": ("KL at temperature $T$\nbetween token logits\nat masked positions", C1, ROW,
+               "loss"),
+        "cls": ("[CLS] loss:\n$\\|u/\\|u\\| - v/\\|v\\|\\|^2$\nadapter 256 → 312", C2, 0.0,
+                "loss"),
+        "student": ("student BERT +\nMLM head: tiny, or\nteacher layers 0, 2", C0, 0.0,
                     "student"),
-        "t_tok": ("teacher token logits\nat masked positions\n(kept ids only)", 8.6, 5.8,
-                  "output"),
-        "s_tok": ("student token logits\nat masked positions", 8.6, 1.4, "output"),
-        "kl": ("KL at temperature $T$\n(over the vocabulary)", 8.6, 3.6, "loss"),
-        "t_cls": ("teacher [CLS] vector\n(312 wide)", 11.3, 7.2, "output"),
-        "s_cls": ("student [CLS] vector\n-> linear adapter\n(256 -> 312)", 11.3, 0.0, "output"),
-        "cls": ("[CLS] loss:\n$\\|u/\\|u\\| - v/\\|v\\|\\|^2$", 11.3, 3.6, "loss"),
-        "labels": ("original tokens\nat masked positions", 3.2, -1.3, "data"),
-        "mlm": ("MLM:\ncross-entropy", 8.6, -1.3, "loss"),
+        "labels": ("original tokens\nat masked positions", C0, -ROW, "data"),
+        "mlm": ("MLM:\ncross-entropy", C1, -ROW, "loss"),
     }
     arrows: Arrows = [("text", "masked", ""), ("masked", "teacher", "kept_ids[masked]"),
-                      ("masked", "student", "student ids"), ("teacher", "t_tok", ""),
-                      ("student", "s_tok", ""), ("t_tok", "kl", ""), ("s_tok", "kl", ""),
-                      ("teacher", "t_cls", "[CLS]", "elbow"),
-                      ("student", "s_cls", "[CLS]", "elbow"),
-                      ("t_cls", "cls", ""), ("s_cls", "cls", ""), ("s_tok", "mlm", ""),
+                      ("masked", "student", ""), ("teacher", "kl", ""),
+                      ("student", "kl", ""), ("teacher", "cls", "[CLS]", "side"),
+                      ("student", "cls", "[CLS]"), ("student", "mlm", ""),
                       ("labels", "mlm", "")]
-    return draw_flow(boxes, arrows, "Chapter 5: distillation pretraining of a BERT student",
-                     note="article: 1 MLM + 1 KL + 1 [CLS];  DistilBERT: 2 MLM + 5 KL + 1 cosine "
-                     "between hidden states of aligned layers (no [CLS] term)",
-                     size=(12.5, 6.8))
+    return draw_flow(boxes, arrows, "Chapter 5: distillation pretraining\nof a BERT student",
+                     note="article: 1 MLM + 1 KL + 1 [CLS]\nDistilBERT: 2 MLM + 5 KL + 1 cosine "
+                     "between\nhidden states of aligned layers (no [CLS] term)")
 
 
 DIAGRAMS: dict[str, Callable[[], Figure]] = {

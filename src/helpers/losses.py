@@ -34,7 +34,8 @@ LossFn = Callable[[torch.Tensor, dict], torch.Tensor]
 
 
 def cross_entropy_loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
-    """Cross-entropy on raw logits: softmax is inside the loss, never applied before it."""
+    """Cross-entropy on raw logits: softmax is inside the loss, never applied before
+    it."""
     return F.cross_entropy(logits, batch["labels"].to(logits.device))
 
 
@@ -64,7 +65,8 @@ def masked_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
 
 
 def logit_mse_loss(
-    student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, alpha: float
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+    alpha: float,
 ) -> torch.Tensor:
     """``alpha * CE(student, label) + (1 - alpha) * MSE(student logits, teacher logits)``.
 
@@ -208,7 +210,8 @@ class Recipe:
 # --------------------------------------------------------------------------- pretraining
 
 
-def cls_embedding_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor) -> torch.Tensor:
+def cls_embedding_loss(student_cls: torch.Tensor,
+                       teacher_cls: torch.Tensor) -> torch.Tensor:
     """MSE between L2-normalised sentence embeddings, as in the source article.
 
     Summed over dimensions and averaged over the batch, i.e. ``|u - v|^2 = 2 - 2 cos(u, v)``, so
@@ -221,7 +224,8 @@ def cls_embedding_loss(student_cls: torch.Tensor, teacher_cls: torch.Tensor) -> 
 
 def hidden_cosine_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor,
                        attention_mask: torch.Tensor) -> torch.Tensor:
-    """DistilBERT's cosine embedding loss: mean of ``1 - cos`` over the real (non-pad) tokens."""
+    """DistilBERT's cosine embedding loss: mean of ``1 - cos`` over the real (non-pad)
+    tokens."""
     cos = F.cosine_similarity(student_hidden, teacher_hidden, dim=-1)
     real = attention_mask.bool()
     return (1.0 - cos[real]).mean()

@@ -72,11 +72,13 @@ class LogitsOnly(nn.Module):
         self.takes_positions = "position_ids" in accepted
         self.takes_token_types = "token_type_ids" in accepted
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor) -> torch.Tensor:
         if not self.prepared_inputs:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-        # (batch, 1, 1, sequence): 0 where a token is real, the lowest float where it is padding,
-        # so that softmax gives padding no weight (the mask transformers itself would build).
+        # (batch, 1, 1, sequence): 0 where a token is real, the lowest float where it is
+        # padding, so that softmax gives padding no weight (the mask transformers itself
+        # would build).
         blocked = 1.0 - attention_mask[:, None, None, :].to(torch.float32)
         extra = {}
         if self.takes_positions:

@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 def mask_tokens(input_ids: torch.Tensor, special_ids: torch.Tensor, mask_id: int,
                 regular_ids: torch.Tensor, probability: float = 0.15,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                generator: torch.Generator | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's masking, redrawn at every call: returns (masked inputs, labels).
 
     Each non-special token is chosen with ``probability``; a chosen token becomes [MASK] with
@@ -62,7 +63,8 @@ def mask_tokens(input_ids: torch.Tensor, special_ids: torch.Tensor, mask_id: int
     # Half of the remaining 20%: a random token; the other half keep the original.
     to_random = chosen & ~to_mask & draw(0.5, input_ids.shape)
     random_ids = regular_ids[torch.randint(len(regular_ids), input_ids.shape,
-                                           generator=generator, device=input_ids.device)]
+                                           generator=generator,
+                                           device=input_ids.device)]
     masked = torch.where(to_mask, torch.full_like(input_ids, mask_id), input_ids)
     masked = torch.where(to_random, random_ids, masked)
     return masked, labels
@@ -173,7 +175,8 @@ def _cycle(loader: DataLoader):
 
 def pretraining_losses(
     student: BertForMaskedLM, masked: torch.Tensor, attention: torch.Tensor,
-    labels: torch.Tensor, recipe: PretrainRecipe, teacher: BertForMaskedLM | None = None,
+    labels: torch.Tensor, recipe: PretrainRecipe,
+    teacher: BertForMaskedLM | None = None,
     kept_ids: torch.Tensor | None = None, adapter: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """The losses of one pretraining batch, by name; the step minimises their weighted sum.
@@ -192,19 +195,21 @@ def pretraining_losses(
     with torch.inference_mode():
         t_out = teacher.bert(input_ids=kept_ids[masked], attention_mask=attention,
                              output_hidden_states=bool(recipe.cosine))
-        t_logits = (teacher_vocab_logits(teacher, t_out.last_hidden_state[chosen], kept_ids)
+        t_logits = (teacher_vocab_logits(teacher, t_out.last_hidden_state[chosen],
+                                         kept_ids)
                     if recipe.kl else None)
     # Inference tensors cannot be saved for backward: clone them into ordinary ones.
     if recipe.kl:
-        parts["kl"] = soft_target_kl(student_logits, t_logits.clone(), recipe.temperature)
+        parts["kl"] = soft_target_kl(student_logits, t_logits.clone(),
+                                     recipe.temperature)
     if recipe.cls:
         parts["cls"] = cls_embedding_loss(adapter(out.last_hidden_state[:, 0]),
                                           t_out.last_hidden_state[:, 0].clone())
     if recipe.cosine:
         # hidden_states[0] is the embedding output; layer i's output is [i + 1].
         parts["cosine"] = torch.stack([
-            hidden_cosine_loss(out.hidden_states[i + 1], t_out.hidden_states[layer + 1].clone(),
-                               attention)
+            hidden_cosine_loss(out.hidden_states[i + 1],
+                               t_out.hidden_states[layer + 1].clone(), attention)
             for i, layer in enumerate(recipe.teacher_layers)]).mean()
     return parts
 

@@ -108,7 +108,8 @@ def prune_vocabulary(tokenizer: PreTrainedTokenizerBase, train_texts: Sequence[s
     pruned = build_pruned_tokenizer(tokenizer, kept, out_dir)
     np.save(Path(out_dir) / "kept_ids.npy", kept)
     kept_ids = torch.as_tensor(kept, dtype=torch.long)
-    teacher_to_student = torch.full((len(tokenizer),), pruned.unk_token_id, dtype=torch.long)
+    teacher_to_student = torch.full((len(tokenizer),), pruned.unk_token_id,
+                                    dtype=torch.long)
     teacher_to_student[kept_ids] = torch.arange(len(kept_ids))
     return PrunedVocab(pruned, kept_ids, teacher_to_student, counts, Path(out_dir))
 

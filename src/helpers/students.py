@@ -79,14 +79,14 @@ def copy_embeddings_from_teacher(student: BertForMaskedLM, teacher: BertForMaske
         raise ValueError(f"student has {positions} positions, the teacher only "
                          f"{teacher.config.max_position_embeddings}")
     sliced = {
-        "bert.embeddings.word_embeddings.weight": t["bert.embeddings.word_embeddings.weight"][
-            kept_ids, :h],
+        "bert.embeddings.word_embeddings.weight": t[
+            "bert.embeddings.word_embeddings.weight"][kept_ids, :h],
         "bert.embeddings.position_embeddings.weight": t[
             "bert.embeddings.position_embeddings.weight"][:positions, :h],
         "bert.embeddings.token_type_embeddings.weight": t[
             "bert.embeddings.token_type_embeddings.weight"][:, :h],
-        "cls.predictions.transform.dense.weight": t["cls.predictions.transform.dense.weight"][
-            :h, :h],
+        "cls.predictions.transform.dense.weight": t[
+            "cls.predictions.transform.dense.weight"][:h, :h],
         "cls.predictions.bias": t["cls.predictions.bias"][kept_ids],
     }
     for name in ("bert.embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.bias",
@@ -102,7 +102,8 @@ def copy_embeddings_from_teacher(student: BertForMaskedLM, teacher: BertForMaske
 @torch.no_grad()
 def copy_layers_from_teacher(student: BertForMaskedLM, teacher: BertForMaskedLM,
                              teacher_layers: Sequence[int]) -> None:
-    """Student layer ``i`` becomes a copy of teacher layer ``teacher_layers[i]`` (DistilBERT)."""
+    """Student layer ``i`` becomes a copy of teacher layer ``teacher_layers[i]``
+    (DistilBERT)."""
     for target, source in zip(student.bert.encoder.layer, teacher_layers, strict=True):
         target.load_state_dict(teacher.bert.encoder.layer[source].state_dict())
 

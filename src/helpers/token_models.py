@@ -74,13 +74,15 @@ class BiLSTMClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(2 * hidden_size, num_classes)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        # Packing makes the LSTM stop at each text's real end: the backward direction starts at the
-        # last real token rather than at padding, so logits do not depend on how much padding the
-        # batch needed. An empty text still gets one (padding) step.
+    def forward(self, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor) -> torch.Tensor:
+        # Packing makes the LSTM stop at each text's real end: the backward direction
+        # starts at the last real token rather than at padding, so logits do not depend on
+        # how much padding the batch needed. An empty text still gets one (padding) step.
         lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()
         embedded = self.embedding(input_ids)
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True,
+                                      enforce_sorted=False)
         _, (hidden, _) = self.lstm(packed)
         # hidden: (2, batch, hidden_size), forward direction's last state then backward's.
         features = torch.cat([hidden[-2], hidden[-1]], dim=1)

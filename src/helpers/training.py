@@ -188,7 +188,8 @@ class Plateau:
         return self.reference + sign * self.min_improvement
 
     def update(self, at: int, value: float, model: nn.Module) -> bool:
-        """Record ``value``, measured at epoch or step ``at``; True when training should stop."""
+        """Record ``value``, measured at epoch or step ``at``; True when training should
+        stop."""
         if self.best is None or self._beats(value, self.best):
             self.best, self.best_at = value, at
             self.best_state = {k: v.detach().to("cpu", copy=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import chapters
 from .config import BookConfig, get_config
 from .deployment import onnx_folder
 from .predict import MODEL_FILES, SETTINGS_FILE, TOKENIZER_FILE, read_settings
@@ -83,7 +84,7 @@ def choose_models(results: pd.DataFrame, shipped_mb: dict[str, float]) -> list[d
     by_role: dict[str, str | None] = {role: None for role in ROLES}
     if len(results):
         by_role["chosen student"] = chosen_student(results)
-        teachers = results[results["chapter"] == "03"]
+        teachers = results[results["chapter"] == chapters.TEACHER.number]
         by_role["teacher"] = str(teachers["model"].iloc[0]) if len(teachers) else None
         sizes = {m: shipped_mb[m] for m in results["model"] if m in shipped_mb}
         by_role["smallest"] = min(sizes, key=sizes.get) if sizes else None
