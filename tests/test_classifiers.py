@@ -96,7 +96,7 @@ def test_distilled_bilstm_rows_can_be_reloaded_and_timed(tmp_path: Path) -> None
     from helpers.evaluation import evaluate
     from helpers.losses import article_loss_fn
     from helpers.results import load_results
-    from helpers.token_models import NetworkSpec, TrainSettings
+    from helpers.settings import NetworkSpec, TrainSettings
 
     config = tiny_config(tmp_path)
     splits = toy_splits()

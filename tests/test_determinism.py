@@ -16,7 +16,8 @@ sys.path.insert(0, sys.argv[2])
 import numpy as np
 import torch
 from toy import tiny_bert_folder, toy_splits
-from helpers.token_models import NetworkSpec, TrainSettings, train_token_model
+from helpers.settings import NetworkSpec, TrainSettings
+from helpers.token_models import train_token_model
 from helpers.bpe import train_bpe_tokenizer
 from helpers.config import BookConfig
 from helpers.teacher import finetune_teacher, teacher_logits_for_splits, weights_fingerprint

@@ -16,7 +16,8 @@ from helpers.batching import EncodedDataset, make_loader
 from helpers.bpe import train_bpe_tokenizer
 from helpers.messages import PACKAGE_LOGGER, set_verbosity
 from helpers.pretraining_history import PretrainHistory
-from helpers.token_models import NetworkSpec, TrainSettings, train_token_model
+from helpers.settings import NetworkSpec, TrainSettings
+from helpers.token_models import train_token_model
 from helpers.training import History, fit
 
 PACKAGE = Path(helpers.__file__).parent

@@ -13,7 +13,8 @@ from helpers.budgets import bilstm_epochs, bilstm_schedule, distillation_budget
 from helpers.config import BookConfig
 from helpers.encoding import choose_max_length, max_length_for, token_lengths
 from helpers.losses import Recipe, article_loss_fn, kl_loss_fn
-from helpers.token_models import ARTICLE_BILSTM, NetworkSpec, TrainSettings
+from helpers.settings import NetworkSpec, TrainSettings
+from helpers.token_models import ARTICLE_BILSTM
 
 
 @pytest.mark.parametrize(("changes", "field"), [

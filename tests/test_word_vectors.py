@@ -13,7 +13,8 @@ from toy import tiny_config, toy_splits
 from helpers import word_vectors
 from helpers.data import ChecksumError
 from helpers.losses import cross_entropy_loss
-from helpers.token_models import NetworkSpec, TrainSettings, load_token_model, train_token_model
+from helpers.settings import NetworkSpec, TrainSettings
+from helpers.token_models import load_token_model, train_token_model
 from helpers.word_vectors import (
     NAVEC_DIM,
     WordVectors,

@@ -22,7 +22,8 @@ from helpers.budgets import distillation_budget, student_budget
 from helpers.config import SEED
 from helpers.distill import train_token_student
 from helpers.losses import article_loss_fn, kl_loss_fn
-from helpers.token_models import NetworkSpec, load_token_model
+from helpers.settings import NetworkSpec
+from helpers.token_models import load_token_model
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

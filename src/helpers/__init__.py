@@ -19,6 +19,8 @@ Every notebook imports its logic from here; each module owns one idea:
   max length; ``batching``: dynamic padding, length buckets, batched prediction; ``training``: the
   shared training loop, its early stopping (``Plateau``) and optimizer step; ``losses``: every
   loss of the book.
+* ``settings``: how a token model is built and trained (``NetworkSpec``, ``TrainSettings``),
+  handed whole to the training function.
 * ``token_models``: the networks over BPE or word ids (the article's BiLSTM, a CNN), trained, saved
   and loaded alike; ``article_bugs``: the source article's mistakes, demonstrated.
 * ``checkpoints``: loading Hugging Face models with helpful errors; ``standin``: the offline

@@ -7,8 +7,8 @@ it), trains longer and wider, closer to the source article. A student and its no
 always get the same budget, so that their comparison is fair.
 
 A token model's budget is handed out as objects that the training functions take whole: a
-:class:`helpers.token_models.TrainSettings` (the schedule) and a
-:class:`helpers.token_models.NetworkSpec` per network; chapter 2's from :func:`bilstm_schedule`,
+:class:`helpers.settings.TrainSettings` (the schedule) and a
+:class:`helpers.settings.NetworkSpec` per network; chapter 2's from :func:`bilstm_schedule`,
 chapter 4's from :func:`distillation_budget` (:meth:`DistillationBudget.schedule`,
 ``.cnn``, ``.bilstm``, ``.navec``). :func:`helpers.pipeline.run_chain` takes the same objects.
 """
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .config import SEED, BookConfig
 
 if TYPE_CHECKING:  # helpers.token_models imports this module (through provenance) at load time
-    from .token_models import NetworkSpec, TrainSettings
+    from .settings import NetworkSpec, TrainSettings
 
 # The teacher's epoch cap; fine-tuning stops earlier, on a validation plateau (patience 2), and
 # keeps the best epoch. CPU: about 1.5-3 minutes an epoch over the ~10k training texts.
@@ -62,7 +62,7 @@ def bilstm_schedule(config: BookConfig, tokenizer: Any,
     patience 2, batches of 64, lr 2e-3, texts cut by :func:`helpers.encoding.max_length_for`
     with no budget cap (BERT's 512)."""
     from .encoding import max_length_for
-    from .token_models import TrainSettings
+    from .settings import TrainSettings
 
     return TrainSettings(epochs=bilstm_epochs(config),
                          max_length=max_length_for(tokenizer, train_texts))
@@ -155,7 +155,7 @@ class DistillationBudget:
         at most ``length_cap``. The navec BiLSTM shares it, so that every run cuts the same
         texts."""
         from .encoding import max_length_for
-        from .token_models import TrainSettings
+        from .settings import TrainSettings
 
         return TrainSettings(
             epochs=self.epochs, patience=self.patience, min_improvement=self.min_improvement,
@@ -181,7 +181,7 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
     169 tokens on the full data and 130 in small-data mode, so the caps of 128 (CPU) and 64
     (small) are what cut chapter 4's texts; the GPU preset's 256 leaves chapter 2's length.
     """
-    from .token_models import NetworkSpec
+    from .settings import NetworkSpec
 
     if config.small:
         return DistillationBudget(

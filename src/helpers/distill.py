@@ -24,7 +24,8 @@ from .budgets import DistillationBudget
 from .config import BookConfig
 from .data import Splits
 from .losses import LossFn, cross_entropy_loss
-from .token_models import NetworkSpec, TrainSettings, train_token_model
+from .settings import NetworkSpec, TrainSettings
+from .token_models import train_token_model
 from .training import History, plot_histories
 from .word_vectors import NavecInputs
 
