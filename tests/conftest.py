@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import logging
 import os
 import shutil
 import subprocess
@@ -18,6 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 # Where .ci/run finds the real rubert-tiny tokenizer and config (no weights) offline.
 SHARED_TOKENIZER = ROOT.parent / "shared" / "models" / "rubert-tiny-tokenizer"
+
+
+@pytest.fixture
+def restore_package_logger() -> Iterator[None]:
+    """The package's logger (level and handlers) as it was before the test, after it."""
+    from helpers.messages import PACKAGE_LOGGER
+
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture(scope="session")

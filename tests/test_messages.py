@@ -23,14 +23,8 @@ from helpers.training import History, fit
 PACKAGE = Path(helpers.__file__).parent
 
 
-@pytest.fixture(autouse=True)
-def restore_package_logger():
-    """Each test starts and ends with the package's logger as Python leaves it."""
-    logger = logging.getLogger(PACKAGE_LOGGER)
-    level, handlers = logger.level, list(logger.handlers)
-    yield
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
+# Each test starts and ends with the package's logger as Python leaves it (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("restore_package_logger")
 
 
 # helpers.errors.run_command is every command line's wrapper: it prints a user error's one line.

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
 
-from helpers.messages import PACKAGE_LOGGER
 from helpers.notebook import setup_book
 
-
-@pytest.fixture(autouse=True)
-def restore_package_logger():
-    logger = logging.getLogger(PACKAGE_LOGGER)
-    level, handlers = logger.level, list(logger.handlers)
-    yield
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
+# Each test starts and ends with the package's logger as Python leaves it (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("restore_package_logger")
 
 
 def test_setup_book_points_the_artifacts_at_the_folder_and_says_what_it_runs_on(
