@@ -14,7 +14,9 @@ pytestmark = pytest.mark.usefixtures("restore_package_logger")
 
 def test_setup_book_points_the_artifacts_at_the_folder_and_says_what_it_runs_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.delenv("BOOK_ARTIFACTS", raising=False)
+    # setup_book sets BOOK_ARTIFACTS: set it here first, so that monkeypatch restores it after
+    # the test (a variable it only deleted, being unset, would keep the test's folder).
+    monkeypatch.setenv("BOOK_ARTIFACTS", str(tmp_path / "before"))
     config = setup_book(str(tmp_path / "drive"))
     assert config.artifacts_dir.is_relative_to(tmp_path / "drive")
     shown = capsys.readouterr().out

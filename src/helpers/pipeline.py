@@ -121,8 +121,8 @@ def run_chain(
 
     ``small`` subsamples the splits (a few hundred rows), takes the small-data budgets and, as
     chapter 4 does, narrows the BiLSTM of the ``bilstm`` step too
-    (:func:`helpers.budgets.distillation_budget`), to try the chain in about a minute (58 s on
-    the book's data on a busy 2-core CPU with one thread; README.md); ``bilstm_kwargs`` go to
+    (:func:`helpers.budgets.distillation_budget`), to try the chain in about a minute (35 s on
+    the book's data on an idle 2-core CPU with one thread; README.md); ``bilstm_kwargs`` go to
     :class:`helpers.token_models.BiLSTMClassifier` (e.g. a smaller ``hidden_size``) and override
     both BiLSTMs' size. The returned table (:func:`compare_models`)
     has one row per model of this run, with the test scores, parameters, size on disk, CPU latency
