@@ -45,7 +45,7 @@ def test_the_table_of_a_real_masking_agrees_with_it(tokenizer) -> None:
     chosen = table["action"] != "not chosen"
     assert chosen.any()
     assert (table.loc[~chosen, "label"] == IGNORE).all()
-    assert (table.loc[chosen, "label"] == ids[0][chosen.to_numpy()].numpy()).all()
+    assert (table.loc[chosen, "label"] == ids[0].numpy()[chosen.to_numpy()]).all()
     assert (table.loc[table["action"] == "[MASK]", "student reads"] == "[MASK]").all()
     unchanged = table["original token"] == table["student reads"]
     assert set(table.loc[unchanged, "action"]) <= {"kept", "not chosen"}
