@@ -56,6 +56,16 @@ def distilled_students(results: pd.DataFrame) -> pd.DataFrame:
     return results[is_student]
 
 
+def chosen_student(results: pd.DataFrame) -> str | None:
+    """The model chapter 6 serves: the distilled BERT of chapter 5 with the best validation F1
+    (never chosen on test), else chapter 2's BiLSTM when chapter 5 has not run; ``None`` if
+    neither is in ``results``."""
+    students = distilled_students(results)
+    if len(students):
+        return str(students.sort_values("valid_f1")["model"].iloc[-1])
+    return "BiLSTM" if (results["model"] == "BiLSTM").any() else None
+
+
 def compare_models(
     config: BookConfig | None = None,
     results: pd.DataFrame | None = None,

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from . import chapters
+from .comparison import chosen_student
 from .config import BookConfig, get_config
 from .deployment import onnx_folder
 from .predict import MODEL_FILES, SETTINGS_FILE, TOKENIZER_FILE, read_settings
@@ -62,22 +63,12 @@ def exported(config: BookConfig, results: pd.DataFrame) -> pd.DataFrame:
     return results[pd.Series(mask, index=results.index, dtype=bool)]
 
 
-def chosen_student(results: pd.DataFrame) -> str | None:
-    """The student chapter 6 serves: the distilled BERT of chapter 5 with the best validation F1
-    (never chosen on test), else the BiLSTM, as chapter 6 falls back when chapter 5 has not run."""
-    from .comparison import distilled_students
-
-    students = distilled_students(results)
-    if len(students):
-        return str(students.sort_values("valid_f1")["model"].iloc[-1])
-    return "BiLSTM" if (results["model"] == "BiLSTM").any() else None
-
-
 def choose_models(results: pd.DataFrame, shipped_mb: dict[str, float]) -> list[dict[str, Any]]:
     """The models the page runs, each ``{"model": name, "roles": [...]}`` in :data:`ROLES` order.
 
     ``results``: the rows that have an ONNX export; ``shipped_mb``: each one's download (ONNX
-    file, tokenizer, settings). The chosen student of chapter 6 (:func:`chosen_student`), the
+    file, tokenizer, settings). The chosen student of chapter 6
+    (:func:`helpers.comparison.chosen_student`), the
     teacher (chapter 3's row), the smallest download and the fastest model (lowest ``latency_ms``
     chapter 6 measured, batch 1). A model that fills two roles is listed once with both.
     """
