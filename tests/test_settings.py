@@ -68,7 +68,10 @@ def test_recipe_builds_the_chapter_losses_and_names_itself() -> None:
     assert mse.loss_fn()(logits, batch) == article_loss_fn(0.25)(logits, batch)
     assert kl.loss_fn()(logits, batch) == kl_loss_fn(2.0, 0.5)(logits, batch)
     assert (mse.label, kl.label) == ("MSE, alpha=0.25", "KL, T=2, alpha=0.5")
-    assert kl.fields() == {"alpha": 0.5, "temperature": 2.0} and mse.fields() == {"alpha": 0.25}
+    assert kl.fields() == {"recipe": "KL, T=2, alpha=0.5", "alpha": 0.5, "temperature": 2.0}
+    assert mse.fields() == {"recipe": "MSE, alpha=0.25", "alpha": 0.25}
+    assert (kl.short, kl.slug, mse.short, mse.slug) == (
+        "KL, T=2, a=0.5", "kl_t2_a0.5", "MSE, a=0.25", "mse_a0.25")
 
 
 def test_one_max_length_rule_explains_chapter_2_and_chapter_4(tmp_path) -> None:

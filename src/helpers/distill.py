@@ -4,14 +4,21 @@ Every student is a network over BPE tokens (:mod:`helpers.token_models`: a CNN o
 BiLSTM) trained by :func:`helpers.token_models.train_token_model` with a distillation loss of
 :mod:`helpers.losses` on the teacher's cached logits, so the teacher never runs inside the
 student's training loop; its no-teacher twin is the same network trained on the labels alone.
-Choices between runs (alpha, temperature) are made on validation F1 only
-(:func:`best_by_validation`).
+Choices between runs (alpha, temperature, the recipe of each student) are made on validation F1
+only (:func:`best_by_validation`, :func:`train_recipes` and :func:`chosen_recipe`).
+:func:`train_runs` trains several independent runs (a pair over seeds) in parallel processes of
+one thread each on a CPU, where small networks gain little from a second thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +30,13 @@ from .benchmark import count_parameters, size_on_disk_mb
 from .budgets import DistillationBudget
 from .config import BookConfig
 from .data import Splits
-from .losses import LossFn, cross_entropy_loss
+from .losses import LossFn, Recipe, cross_entropy_loss
 from .settings import NetworkSpec, TrainSettings
 from .token_models import train_token_model
-from .training import History, plot_histories
+from .training import History, pick_device, plot_histories
 from .word_vectors import NavecInputs
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -103,20 +112,129 @@ def best_by_validation(runs: Sequence[StudentRun]) -> StudentRun:
     return max(runs, key=lambda run: run.valid_f1)
 
 
+def train_recipes(
+    config: BookConfig,
+    splits: Splits,
+    tokenizer: Tokenizer,
+    recipes: Sequence[Recipe],
+    teacher_logits: np.ndarray,
+    *,
+    name: str,
+    label: str,
+    schedule: TrainSettings,
+    network: NetworkSpec,
+    **kwargs: Any,
+) -> dict[Recipe, StudentRun]:
+    """The same student trained once per recipe (saved as ``<name>_<recipe.slug>``, labelled
+    ``"<label>, <recipe.label>"``); pick with :func:`chosen_recipe`. ``kwargs`` go to
+    :func:`train_token_student` (``embedding_init``, ``frozen_embedding_epochs``, ``device``)."""
+    if len(set(recipes)) != len(recipes):
+        raise ValueError(f"recipes repeat one another: {[r.label for r in recipes]}")
+    return {recipe: train_token_student(
+                config, splits, tokenizer, recipe.loss_fn(), teacher_logits,
+                name=f"{name}_{recipe.slug}", label=f"{label}, {recipe.label}",
+                schedule=schedule, network=network, **kwargs)
+            for recipe in recipes}
+
+
+def chosen_recipe(runs: Mapping[Recipe, StudentRun]) -> Recipe:
+    """The recipe whose run has the best validation F1 (the first on ties): each student keeps
+    the recipe that wins for it, whichever won for another student."""
+    best = best_by_validation(list(runs.values()))
+    return next(recipe for recipe, run in runs.items() if run is best)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run for :func:`train_runs`: a student with ``recipe`` (``None``: its no-teacher twin,
+    cross-entropy on the labels alone), saved as ``name``."""
+
+    name: str
+    label: str
+    schedule: TrainSettings
+    network: NetworkSpec
+    recipe: Recipe | None = None
+
+
+def _train_spec(config: BookConfig, splits: Splits, tokenizer: Tokenizer,
+                teacher_logits: np.ndarray | None, spec: RunSpec,
+                threads: int | None) -> StudentRun:
+    if threads is not None:  # in a worker process: one thread, so that workers do not contend
+        import torch
+
+        torch.set_num_threads(threads)
+        # no progress bars: several workers' bars would interleave in the notebook's output
+        os.environ["TQDM_DISABLE"] = "1"
+    if spec.recipe is None:
+        return train_token_student(config, splits, tokenizer, cross_entropy_loss, None,
+                                   name=spec.name, label=spec.label, schedule=spec.schedule,
+                                   network=spec.network)
+    return train_token_student(config, splits, tokenizer, spec.recipe.loss_fn(), teacher_logits,
+                               name=spec.name, label=spec.label, schedule=spec.schedule,
+                               network=spec.network)
+
+
+def parallel_workers(jobs: int) -> int:
+    """How many processes :func:`train_runs` uses for ``jobs`` runs: one per CPU core on a CPU
+    (each with one thread), one (this process) on a GPU, which runs one model at a time best."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if pick_device().type != "cpu":
+        return 1
+    return max(1, min(jobs, os.cpu_count() or 1))
+
+
+def train_runs(
+    config: BookConfig,
+    splits: Splits,
+    tokenizer: Tokenizer,
+    specs: Sequence[RunSpec],
+    teacher_logits: np.ndarray | None = None,
+    *,
+    workers: int | None = None,
+) -> list[StudentRun]:
+    """Train independent runs (e.g. a twin and its student over several seeds), in the order of
+    ``specs``, each exactly as :func:`train_token_student` would.
+
+    With more than one worker (default :func:`parallel_workers`) each run trains in its own
+    process with one thread: on a 2-core CPU two small networks at a time take about half the
+    time of one after the other with two threads each. A run's figures depend only on its spec
+    and its seed, not on which worker trained it."""
+    if not specs:
+        return []
+    if len({spec.name for spec in specs}) != len(specs):
+        raise ValueError("every run needs its own name (each is saved under it)")
+    if any(spec.recipe is not None for spec in specs) and teacher_logits is None:
+        raise ValueError("a run with a recipe needs the teacher's logits of the training texts")
+    workers = parallel_workers(len(specs)) if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers == 1:
+        return [_train_spec(config, splits, tokenizer, teacher_logits, spec, None)
+                for spec in specs]
+    logger.info("training %d runs in %d processes of one thread each", len(specs), workers)
+    # spawn: a fresh interpreter per worker on every OS (fork would copy this process's threads)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_spec, config, splits, tokenizer, teacher_logits, spec, 1)
+                   for spec in specs]
+        return [future.result() for future in futures]
+
+
 def runs_table(runs: Sequence[StudentRun]) -> pd.DataFrame:
-    """Validation and test figures, size and training time of each run, one row per run."""
+    """Validation and test figures, epochs and optimizer steps run, size and training time of
+    each run, one row per run."""
     rows = {
         run.label: {
             "valid F1": run.valid_f1, "test F1": run.test["f1"],
             "test AP": run.test["average_precision"], "test macro F1": run.test["macro_f1"],
             "kept epoch": run.history.best_epoch, "epochs run": len(run.history.epochs),
-            "train rows": run.train_rows, "params": run.params, "MB": run.size_mb,
-            "train s": run.seconds,
+            "steps run": run.history.steps_run, "train rows": run.train_rows,
+            "params": run.params, "MB": run.size_mb, "train s": run.seconds,
         }
         for run in runs
     }
-    return pd.DataFrame(rows).T.astype({"kept epoch": int, "epochs run": int, "train rows": int,
-                                        "params": int}).round(4)
+    return pd.DataFrame(rows).T.astype({"kept epoch": int, "epochs run": int, "steps run": int,
+                                        "train rows": int, "params": int}).round(4)
 
 
 def plot_valid_f1(runs: Sequence[StudentRun], title: str = "", ax=None):
@@ -145,3 +263,86 @@ def train_navec_twins(config: BookConfig, splits: Splits, navec: NavecInputs,
                                 embedding_init=navec.embeddings,
                                 frozen_embedding_epochs=frozen, reuse=True)
             for frozen in budget.navec_frozen_epochs]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A no-teacher twin and its student (trained with ``recipe``), both already trained on the
+    chapter's schedule; :func:`repeat_pairs` trains them again with other seeds."""
+
+    name: str
+    network: NetworkSpec
+    recipe: Recipe
+    twin: StudentRun
+    student: StudentRun
+
+
+@dataclass
+class SeedRepeats:
+    """Test F1 of each pair's twin and student per training seed (``scores[pair][side][seed]``,
+    side ``"twin"`` or ``"student"``), the extra runs, and their wall time."""
+
+    scores: dict[str, dict[str, dict[int, float]]]
+    runs: list[StudentRun]
+    seconds: float
+
+    def table(self) -> pd.DataFrame:
+        """One row per seed: each pair's twin and student test F1 and their difference."""
+        columns = {}
+        for pair, sides in self.scores.items():
+            columns[f"{pair} twin"] = sides["twin"]
+            columns[f"{pair} student"] = sides["student"]
+            columns[f"{pair} student - twin"] = {
+                seed: sides["student"][seed] - sides["twin"][seed] for seed in sides["twin"]}
+        return pd.DataFrame(columns).rename_axis("seed").round(4)
+
+    def differences(self) -> pd.DataFrame:
+        """Per pair: mean student - twin over the seeds, its 95% t-interval and sd
+        (:func:`helpers.uncertainty.seed_differences_table`)."""
+        from .uncertainty import seed_differences_table
+
+        return seed_differences_table({f"{pair}: twin → student": (s["twin"], s["student"])
+                                       for pair, s in self.scores.items()})
+
+
+def repeat_pairs(
+    config: BookConfig,
+    splits: Splits,
+    tokenizer: Tokenizer,
+    teacher_logits: np.ndarray,
+    pairs: Sequence[Pair],
+    schedule: TrainSettings,
+    seeds: Sequence[int],
+    *,
+    workers: int | None = None,
+) -> SeedRepeats:
+    """Each pair's twin and student trained again with every seed of ``seeds`` other than
+    ``schedule.seed`` (the given runs are that seed's), all in parallel (:func:`train_runs`);
+    the runs are saved as ``<pair>_twin_seed<seed>`` and ``<pair>_<recipe.slug>_seed<seed>``."""
+    if schedule.seed not in seeds:
+        raise ValueError(f"seeds {list(seeds)} must include the schedule's seed {schedule.seed}, "
+                         "whose runs are the pairs given")
+    extra = [seed for seed in seeds if seed != schedule.seed]
+    specs = []
+    for pair in pairs:
+        slug = pair.name.lower().replace(" ", "_")
+        for seed in extra:
+            seeded = replace(schedule, seed=seed)
+            specs.append(RunSpec(f"{slug}_twin_seed{seed}", f"{pair.name} twin, seed {seed}",
+                                 seeded, pair.network))
+            specs.append(RunSpec(f"{slug}_{pair.recipe.slug}_seed{seed}",
+                                 f"{pair.name} student, seed {seed}", seeded, pair.network,
+                                 pair.recipe))
+    start = time.perf_counter()
+    runs = train_runs(config, splits, tokenizer, specs, teacher_logits, workers=workers)
+    scores = {}
+    for i, pair in enumerate(pairs):
+        mine = runs[2 * len(extra) * i: 2 * len(extra) * (i + 1)]
+        scores[pair.name] = {
+            "twin": {schedule.seed: pair.twin.test["f1"],
+                     **{seed: run.test["f1"] for seed, run in zip(extra, mine[::2], strict=True)}},
+            "student": {schedule.seed: pair.student.test["f1"],
+                        **{seed: run.test["f1"] for seed, run in zip(extra, mine[1::2],
+                                                                      strict=True)}},
+        }
+    return SeedRepeats(scores, runs, time.perf_counter() - start)

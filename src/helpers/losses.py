@@ -200,11 +200,24 @@ class Recipe:
             return f"MSE, alpha={self.alpha:g}"
         return f"KL, T={self.temperature:g}, alpha={self.alpha:g}"
 
-    def fields(self) -> dict[str, float]:
-        """What a results row records of the recipe: ``alpha`` and, for KL, ``temperature``."""
+    @property
+    def short(self) -> str:
+        """The recipe in a results row's name: ``"MSE, a=0.5"`` or ``"KL, T=2, a=0.5"``."""
+        return self.label.replace("alpha=", "a=")
+
+    @property
+    def slug(self) -> str:
+        """The recipe in an artifact's folder name: ``"mse_a0.5"`` or ``"kl_t2_a0.5"``."""
         if self.loss == "mse":
-            return {"alpha": self.alpha}
-        return {"alpha": self.alpha, "temperature": self.temperature}
+            return f"mse_a{self.alpha:g}"
+        return f"kl_t{self.temperature:g}_a{self.alpha:g}"
+
+    def fields(self) -> dict[str, float]:
+        """What a results row records of the recipe: its ``recipe`` label, ``alpha`` and, for KL,
+        ``temperature``."""
+        if self.loss == "mse":
+            return {"recipe": self.label, "alpha": self.alpha}
+        return {"recipe": self.label, "alpha": self.alpha, "temperature": self.temperature}
 
 
 # --------------------------------------------------------------------------- pretraining

@@ -107,6 +107,16 @@ class History:
                 f"{self.best_epoch} (valid F1 {self.best_valid_f1:.4f}), {self.seconds:.0f} s")
 
     @property
+    def steps_run(self) -> int:
+        """Optimizer steps taken before the run stopped (0 for a history saved without them)."""
+        return int(self.epochs[-1].get("steps", 0)) if self.epochs else 0
+
+    @property
+    def steps_kept(self) -> int:
+        """Optimizer steps behind the kept weights: those of the best epoch's end."""
+        return int(self.epochs[self.best_epoch - 1].get("steps", 0)) if self.best_epoch else 0
+
+    @property
     def best_valid_f1(self) -> float:
         """Validation F1 of the kept epoch: the figure runs are chosen by, never the test F1."""
         return self.epochs[self.best_epoch - 1]["valid_f1"]
@@ -270,6 +280,7 @@ def fit(
         history.epochs.append({
             "epoch": epoch, "train_loss": total / max(count, 1), "valid_f1": scores["f1"],
             "valid_ap": scores["average_precision"], "seconds": time.perf_counter() - start,
+            "steps": epoch * len(train_loader),  # optimizer steps so far
         })
         logger.debug("%s epoch %d: loss %.4f, valid F1 %.4f, AP %.4f", desc, epoch,
                      total / max(count, 1), scores["f1"], scores["average_precision"])

@@ -9,7 +9,13 @@ the test split, and which random seed trained them. The book reports both kinds 
   2.5th and 97.5th percentiles of those differences are a 95% interval (Efron and Tibshirani
   1993; for NLP, Berg-Kirkpatrick et al. 2012). A difference is called real only when its
   interval excludes zero.
-* :func:`seed_spread` summarises the same model trained with several seeds.
+* :func:`seed_differences` covers *training noise*: a student and its twin trained with the
+  same seeds, one paired difference per seed, summarised by their mean, standard deviation and
+  Student's t-interval (:func:`seed_differences_table` for several pairs); :func:`seed_spread`
+  summarises one model over seeds.
+
+Every interval is counted (:func:`intervals_computed`): a chapter that shows twenty 95% intervals
+should expect about one to exclude zero by chance alone, and says how many it showed.
 
 The F1 of the toxic class is :math:`F_1 = 2\\,TP / (2\\,TP + FP + FN)`; every resample counts
 ``TP``, ``FP`` and ``FN`` with one matrix operation, so 2,000 resamples of 2,117 texts take a
@@ -23,11 +29,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .config import SEED
 
 N_BOOT = 2000
 LEVEL = 0.95
+_COUNT = {"intervals": 0}  # intervals computed in this process (see intervals_computed)
+
+
+def intervals_computed() -> int:
+    """How many intervals :func:`paired_bootstrap` and :func:`seed_differences` computed in this
+    process (this kernel): the number of chances a chapter gave noise to look like a finding."""
+    return _COUNT["intervals"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,7 @@ def paired_bootstrap(
         diffs[start:start + len(idx)] = _f1_of_resamples(y, b, idx) - _f1_of_resamples(y, a, idx)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
+    _COUNT["intervals"] += 1
     return Difference(float(f1_a), float(f1_b), float(f1_b - f1_a), float(low), float(high),
                       n_boot)
 
@@ -106,10 +121,70 @@ def differences_table(
                                   columns=["F1 before", "F1 after", "dF1 [95% CI]", "real"])
 
 
+MIN_SEEDS = 3  # no standard deviation of fewer values
+
+
 def seed_spread(scores: Mapping[int, float]) -> dict[str, float]:
     """Mean, standard deviation (n - 1), min and max of one figure over training seeds."""
     values = np.asarray(list(scores.values()), dtype=float)
-    if len(values) < 2:
-        raise ValueError("the spread over seeds needs at least two seeds")
+    if len(values) < MIN_SEEDS:
+        raise ValueError(f"the spread over seeds needs at least {MIN_SEEDS} seeds, got "
+                         f"{len(values)}: train the model with more seeds")
     return {"seeds": len(values), "mean": float(values.mean()), "std": float(values.std(ddof=1)),
             "min": float(values.min()), "max": float(values.max())}
+
+
+@dataclass(frozen=True)
+class SeedDifference:
+    """Per-seed differences ``after - before`` of one pair (a twin and its student trained with
+    the same seeds): their mean, standard deviation and Student's t-interval for the mean."""
+
+    diffs: dict[int, float]
+    mean: float
+    sd: float
+    low: float
+    high: float
+
+    @property
+    def seeds(self) -> int:
+        return len(self.diffs)
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the interval lies entirely on one side of zero."""
+        return self.low > 0 or self.high < 0
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+def seed_differences(before: Mapping[int, float], after: Mapping[int, float],
+                     level: float = LEVEL) -> SeedDifference:
+    """The paired differences ``after[seed] - before[seed]`` over the seeds both were trained
+    with, and the t-interval ``mean ± t(n - 1) * sd / sqrt(n)`` (training noise, where
+    :func:`paired_bootstrap` covers the test sample). Needs the same seeds on both sides, at
+    least :data:`MIN_SEEDS`."""
+    if set(before) != set(after):
+        raise ValueError(f"the pair was trained with different seeds: {sorted(before)} and "
+                         f"{sorted(after)}; train both with the same ones")
+    if len(before) < MIN_SEEDS:
+        raise ValueError(f"a seed interval needs at least {MIN_SEEDS} seeds, got {len(before)}")
+    diffs = {seed: float(after[seed] - before[seed]) for seed in sorted(before)}
+    values = np.array(list(diffs.values()))
+    mean, sd = float(values.mean()), float(values.std(ddof=1))
+    half = float(stats.t.ppf((1 + level) / 2, len(values) - 1)) * sd / np.sqrt(len(values))
+    _COUNT["intervals"] += 1
+    return SeedDifference(diffs, mean, sd, mean - half, mean + half)
+
+
+def seed_differences_table(
+    pairs: Mapping[str, tuple[Mapping[int, float], Mapping[int, float]]],
+) -> pd.DataFrame:
+    """One row per pair ``label -> (before, after)`` of per-seed scores: the seeds, the mean
+    difference with its 95% t-interval, the standard deviation, and whether it excludes zero."""
+    rows = {}
+    for label, (before, after) in pairs.items():
+        d = seed_differences(before, after)
+        rows[label] = {"seeds": d.seeds, "mean dF1 [95% t-interval]": str(d),
+                       "sd": round(d.sd, 4), "real": d.excludes_zero}
+    return pd.DataFrame.from_dict(rows, orient="index")
