@@ -196,3 +196,21 @@ def test_transfer_set_rejects_mismatched_lengths():
         build_transfer_set(["a", "b"], [0], np.zeros((2, 2)), [], FakeTeacher())
     with pytest.raises(ValueError, match="shape"):
         build_transfer_set(["a"], [0], np.zeros((1, 2)), ["b"], lambda t: np.zeros((2, 2)))
+
+
+def test_step_matched_control_repeats_the_originals_to_the_augmented_size():
+    texts, labels = ["a", "b", "c", "d"], np.array([0, 1, 0, 1])
+    logits = np.arange(8, dtype=np.float32).reshape(4, 2)
+    transfer = build_transfer_set(texts, labels, logits, ["x", "y", "z", "w", "v", "u"],
+                                  lambda t: np.full((len(t), 2), -9.0, dtype=np.float32))
+    control = transfer.step_matched_control(seed=0)
+    assert len(control.texts) == len(transfer.texts) == 10  # same rows, so same steps an epoch
+    assert not control.is_augmented.any() and (control.labels >= 0).all()
+    assert control.texts[:8] == texts + texts  # two whole copies, then 2 of the 4 drawn once
+    assert len(set(control.texts[8:])) == 2 and set(control.texts[8:]) <= set(texts)
+    for text, label, row in zip(control.texts, control.labels, control.teacher_logits,
+                                strict=True):  # each row keeps its own label and logits
+        i = texts.index(text)
+        assert label == labels[i] and (row == logits[i]).all()
+    again = transfer.step_matched_control(seed=0)
+    assert again.texts == control.texts  # seeded

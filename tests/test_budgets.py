@@ -10,6 +10,7 @@ import torch
 from helpers.budgets import (
     bilstm_epochs,
     budget_preset,
+    crossfit_folds,
     distillation_budget,
     student_budget,
     teacher_epochs,
@@ -45,7 +46,11 @@ def test_the_gpu_preset_trains_longer_and_small_mode_stays_small(tmp_path: Path)
     assert student_budget(gpu).pretrain_steps > student_budget(cpu).pretrain_steps
     g, c = distillation_budget(gpu), distillation_budget(cpu)
     assert g.epochs > c.epochs and g.n_per_text > c.n_per_text
-    assert len(g.temperatures) > len(c.temperatures) and len(g.seeds) > len(c.seeds)
+    assert len(g.temperatures) > len(c.temperatures)
+    # the main pairs' seeds: five on both presets, three (never fewer) in small-data mode
+    assert len(g.seeds) >= len(c.seeds) >= 5 and len(set(c.seeds)) == len(c.seeds)
+    assert crossfit_folds(gpu) > crossfit_folds(cpu) == 2
     assert g.bilstm.size["hidden_size"] == 256  # the article's BiLSTM
     small = config_for(tmp_path, BOOK_BUDGET="gpu", BOOK_SMALL="1")
     assert teacher_epochs(small) == 1 and distillation_budget(small).epochs == 2
+    assert len(distillation_budget(small).seeds) == 3 and crossfit_folds(small) == 2

@@ -457,3 +457,43 @@ def test_mark_standin_marks_every_row_that_names_a_dependent_model() -> None:
         pd.DataFrame({"model": ["student", "char"], "standin": [True, False]})))
     assert list(marked.index) == ["† student", "† student [ONNX int8]", "† twin → student", "char"]
     assert list(table.index)[0] == "student"  # the table itself is left as it was
+
+
+def test_crossfit_logits_come_from_teachers_that_never_saw_the_text(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers import teacher as teacher_module
+
+    config = BookConfig(data=None, teacher=str(tiny_dir), small=True, root=tmp_path)
+    splits = tiny_splits()
+    crossfit = teacher_module.crossfit_teacher_logits(config, splits, k=2)
+    assert crossfit.logits.shape == (8, 2) and sorted(set(crossfit.folds.tolist())) == [0, 1]
+    # stratified: each fold holds two toxic and two normal texts
+    labels = splits.train["label"].to_numpy()
+    assert [int(labels[crossfit.folds == f].sum()) for f in (0, 1)] == [2, 2]
+    assert [info["train_texts"] for info in crossfit.fold_info] == [4, 4]
+    # fold 0's rows: the logits of a teacher fine-tuned on fold 1's rows only, in the same way
+    held_out = crossfit.folds == 0
+    tokenizer, model, _, length = teacher_module._finetune(
+        config, splits.train[~held_out], splits.valid, epochs=1, lr=teacher_module.LR,
+        batch_size=teacher_module.BATCH_SIZE, max_length=None, patience=2, desc="check")
+    expected = text_logits(model, tokenizer, splits.train["text"][held_out].tolist(), length)
+    np.testing.assert_allclose(crossfit.logits[held_out], expected, atol=1e-5)
+    # a teacher fine-tuned on every text gives other logits
+    _, full, _ = finetune_teacher(config, splits)
+    assert weights_fingerprint(full) != weights_fingerprint(model)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached cross-fitted logits must be reused")
+
+    monkeypatch.setattr(teacher_module, "_finetune", no_training)
+    # finetune_teacher saved a teacher, whose max length is now part of the key: computed again
+    with pytest.raises(AssertionError, match="reused"):
+        teacher_module.crossfit_teacher_logits(config, splits, k=2)
+    monkeypatch.undo()
+    again = teacher_module.crossfit_teacher_logits(config, splits, k=2)
+    monkeypatch.setattr(teacher_module, "_finetune", no_training)
+    np.testing.assert_array_equal(
+        teacher_module.crossfit_teacher_logits(config, splits, k=2).logits, again.logits)
+    with pytest.raises(ValueError, match="k must be an integer >= 2"):
+        teacher_module.crossfit_teacher_logits(config, splits, k=1)

@@ -252,6 +252,25 @@ class TransferSet:
         texts = student_view(self.texts) if for_student else self.texts
         return pd.DataFrame({"text": texts, "label": self.labels})
 
+    def step_matched_control(self, seed: int) -> TransferSet:
+        """The control of an augmented run: the original rows alone, as many rows as this set.
+
+        Every original row once per whole copy, then a seeded draw of the remainder without
+        replacement, so that an epoch of the control takes as many optimizer steps, under the
+        same learning-rate schedule, as an epoch of the augmented set: the augmented student
+        against this control measures the teacher-labelled texts alone, not the extra updates.
+        """
+        originals = np.flatnonzero(~self.is_augmented)
+        if len(originals) == 0:
+            raise ValueError("the transfer set has no original rows to repeat")
+        copies, rest = divmod(len(self.texts), len(originals))
+        rng = np.random.default_rng(seed)
+        rows = np.concatenate([np.tile(originals, copies),
+                               np.sort(rng.choice(originals, rest, replace=False))])
+        return TransferSet(texts=[self.texts[i] for i in rows], labels=self.labels[rows],
+                           teacher_logits=self.teacher_logits[rows],
+                           is_augmented=np.zeros(len(rows), bool))
+
 
 def build_transfer_set(
     texts: Sequence[str],

@@ -45,6 +45,13 @@ def teacher_epochs(config: BookConfig) -> int:
     return 1 if config.small else TEACHER_EPOCHS[budget_preset(config)]
 
 
+def crossfit_folds(config: BookConfig) -> int:
+    """Folds of the cross-fitted teacher logits (:func:`helpers.teacher.crossfit_teacher_logits`):
+    each fold costs a fine-tuning on the other folds, so ``k`` folds cost ``k - 1`` teachers. Two
+    halves on the CPU preset (about one more teacher's time), five with the GPU preset."""
+    return 5 if not config.small and budget_preset(config) == "gpu" else 2
+
+
 def bilstm_epochs(config: BookConfig) -> int:
     """The epoch cap of chapter 2's BiLSTM: 10 on the full data with the CPU preset (an epoch
     costs about a minute on a 2-core CPU), 12 with the GPU preset, 2 in small-data mode. Early
@@ -121,11 +128,12 @@ class DistillationBudget:
     Students are trained until their validation F1 stops improving (``patience`` epochs without
     one ``min_improvement`` better, at most ``epochs``), keeping the best epoch; every run shares
     the :meth:`schedule` built from these. The sweep (``alphas``, ``temperatures``, augmentation
-    with ``n_per_text`` candidates per training text) runs on the fast ``cnn``; the best recipe
-    is then applied to the ``bilstm`` beside its own twin. ``seeds`` are the training seeds of
-    the spread measured for the main student/twin pair. Texts are cut where the book's rule
-    (:func:`helpers.encoding.max_length_for`) says, at most ``length_cap`` tokens: a cap on the
-    cost of the runs.
+    with ``n_per_text`` candidates per training text) runs on the fast ``cnn``; the slower
+    ``bilstm`` and ``navec`` students try the CNN's best MSE and best KL recipe and each keeps
+    the one that wins on its own validation F1. ``seeds`` are the training seeds of the main
+    student/twin pairs (CNN and BiLSTM, each with its chosen recipe). Texts are cut where the
+    book's rule (:func:`helpers.encoding.max_length_for`) says, at most ``length_cap`` tokens: a
+    cap on the cost of the runs.
     The BiLSTM over navec's word vectors (:mod:`helpers.word_vectors`) is ``navec``, keeps
     navec's ``navec_extra_words`` most frequent words with the training words, and is trained
     with its vectors frozen for each of ``navec_frozen_epochs`` first epochs (0: fine-tuned
@@ -164,7 +172,7 @@ class DistillationBudget:
 
 
 def distillation_budget(config: BookConfig) -> DistillationBudget:
-    """Chapter 4's budget: seconds in small-data mode, about 25 minutes on a 2-core CPU.
+    """Chapter 4's budget: seconds in small-data mode, at most about 45 minutes on a 2-core CPU.
 
     Measured on the full data, one thread: an epoch of the CNN student costs about 10 CPU
     seconds, of the BiLSTM with 128 units each way about 35, of the article's BiLSTM (300/256)
@@ -176,7 +184,10 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
     still improving when it stopped them. Only a gain of half a point (``min_improvement``
     0.005) restarts the patience count: measured, a distilled navec BiLSTM otherwise crept on by
     0.1-0.3 points an epoch from its 4th epoch to its 13th, and a third of the chapter's time went
-    into that. Two seeds for the spread keep the chapter under 25 minutes. ``length_cap`` bounds
+    into that. Five seeds for the main pairs (the CNN's and the BiLSTM's twin and student, their
+    extra seeds trained in parallel processes of one thread each,
+    :func:`helpers.distill.train_runs`): the fewest that give a t-interval of the per-seed
+    differences a useful width (three in small-data mode, never fewer). ``length_cap`` bounds
     the cost of a batch: measured, the 95th percentile of the BPE lengths (chapter 2's length) is
     169 tokens on the full data and 130 in small-data mode, so the caps of 128 (CPU) and 64
     (small) are what cut chapter 4's texts; the GPU preset's 256 leaves chapter 2's length.
@@ -188,7 +199,7 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
             cnn=NetworkSpec("cnn", {"embedding_dim": 32, "num_filters": 16}),
             bilstm=NetworkSpec("bilstm", {"embedding_dim": 32, "hidden_size": 32}),
             epochs=2, patience=2, min_improvement=0.005, batch_size=64, lr=2e-3, length_cap=64,
-            alphas=(0.0, 0.5), temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1),
+            alphas=(0.0, 0.5), temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1, 2),
             navec=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 32}),
             navec_extra_words=1000, navec_frozen_epochs=(1, 0))
     if budget_preset(config) == "gpu":  # the article's BiLSTM, a finer sweep, 10 texts per text
@@ -204,7 +215,7 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
         cnn=NetworkSpec("cnn", {"embedding_dim": 128, "num_filters": 128}),
         bilstm=NetworkSpec("bilstm", {"embedding_dim": 128, "hidden_size": 128}),
         epochs=25, patience=5, min_improvement=0.005, batch_size=64, lr=2e-3, length_cap=128,
-        alphas=(0.0, 0.5), temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1),
+        alphas=(0.0, 0.5), temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1, 2, 3, 4),
         # navec's BiLSTM: ~25 s an epoch (2 cores), its validation F1 peaks within 2-3 epochs.
         navec=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 128}),
         navec_extra_words=25_000, navec_frozen_epochs=(1, 0))

@@ -5,7 +5,9 @@
 :func:`get_teacher` reuses the saved one. :func:`cached_teacher_logits` computes the teacher's
 logits of a list of texts once, in length-bucketed batches, and keeps them on disk under a key of
 the weights, tokenizer, max length and texts, so that every student reads them instead of running
-the teacher again.
+the teacher again. :func:`crossfit_teacher_logits` gives each training text the logits of a
+teacher that never saw it (k folds), the alternative to the in-sample logits that chapter 4
+compares.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import os
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from .batching import EncodedDataset, make_loader, text_logits
-from .budgets import teacher_epochs
+from .budgets import crossfit_folds, teacher_epochs
 from .checkpoints import load_teacher_classifier, quiet_transformers
 from .config import SEED, BookConfig, get_config
 from .data import Splits
@@ -77,6 +81,31 @@ def teacher_key(config: BookConfig, splits: Splits, epochs: int, lr: float,
                         batch_size=batch_size, seed=SEED)
 
 
+def _finetune(config: BookConfig, train: pd.DataFrame, valid: pd.DataFrame, *, epochs: int,
+              lr: float, batch_size: int, max_length: int | None, patience: int,
+              desc: str) -> tuple[Any, nn.Module, History, int]:
+    """Fine-tune a fresh copy of ``config.teacher`` on ``train``, stopping on ``valid``."""
+    # Seeded before the new classification head is built: its initial weights, and so the whole
+    # fine-tuned teacher and every cached logit, repeat from run to run.
+    set_seed(SEED)
+    tokenizer, model = load_teacher_classifier(config.teacher)
+    if max_length is None:
+        max_length = max_length_for(tokenizer, train["text"])
+    pad_id = tokenizer.pad_token_id
+    train_data = EncodedDataset(encode_texts(tokenizer, train["text"], max_length), train["label"])
+    valid_data = EncodedDataset(encode_texts(tokenizer, valid["text"], max_length))
+    history = fit(
+        model,
+        make_loader(train_data, batch_size, shuffle=True, pad_id=pad_id),
+        make_loader(valid_data, 2 * batch_size, shuffle=False, pad_id=pad_id),
+        valid["label"].to_numpy(),
+        epochs=epochs, lr=lr, warmup_ratio=0.1, max_grad_norm=1.0, patience=patience,
+        desc=desc,
+    )
+    model.eval()
+    return tokenizer, model, history, max_length
+
+
 def finetune_teacher(
     config: BookConfig,
     splits: Splits,
@@ -95,24 +124,9 @@ def finetune_teacher(
     at 1, early stopping on validation F1 keeping the best epoch).
     """
     epochs = teacher_epochs(config) if epochs is None else epochs
-    # Seeded before the new classification head is built: its initial weights, and so the whole
-    # fine-tuned teacher and every cached logit, repeat from run to run.
-    set_seed(SEED)
-    tokenizer, model = load_teacher_classifier(config.teacher)
-    if max_length is None:
-        max_length = max_length_for(tokenizer, splits.train["text"])
-    pad_id = tokenizer.pad_token_id
-    train = EncodedDataset(encode_texts(tokenizer, splits.train["text"], max_length),
-                           splits.train["label"])
-    valid = EncodedDataset(encode_texts(tokenizer, splits.valid["text"], max_length))
-    history = fit(
-        model,
-        make_loader(train, batch_size, shuffle=True, pad_id=pad_id),
-        make_loader(valid, 2 * batch_size, shuffle=False, pad_id=pad_id),
-        splits.valid["label"].to_numpy(),
-        epochs=epochs, lr=lr, warmup_ratio=0.1, max_grad_norm=1.0, patience=patience,
-        desc="teacher",
-    )
+    tokenizer, model, history, max_length = _finetune(
+        config, splits.train, splits.valid, epochs=epochs, lr=lr, batch_size=batch_size,
+        max_length=max_length, patience=patience, desc="teacher")
     out = teacher_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     with quiet_transformers():
@@ -126,7 +140,6 @@ def finetune_teacher(
         "history": history.epochs,
     }
     (out / INFO_FILE).write_text(json.dumps(info, indent=1), encoding="utf-8")
-    model.eval()
     return tokenizer, model, history
 
 
@@ -236,3 +249,87 @@ def teacher_logits_for_splits(
     logger.info("teacher logits: %s, %.1f s", ", ".join(
         f"{name} {logits.shape}" for name, logits in result.items()), time.perf_counter() - start)
     return result
+
+
+# --------------------------------------------------------------------------- cross-fitted logits
+
+CROSSFIT_DIR = "teacher_crossfit"
+
+
+@dataclass
+class CrossFit:
+    """Out-of-fold teacher logits of the training texts: row ``i`` comes from the teacher
+    fine-tuned on every fold but ``folds[i]``; ``fold_info`` holds each fold teacher's kept
+    epoch, validation F1 and fine-tuning seconds."""
+
+    logits: np.ndarray
+    folds: np.ndarray
+    fold_info: list[dict[str, Any]]
+
+    @property
+    def seconds(self) -> float:
+        """Fine-tuning time of all the fold teachers together."""
+        return float(sum(info["seconds"] for info in self.fold_info))
+
+
+def crossfit_key(config: BookConfig, splits: Splits, k: int, max_length: int | None) -> str:
+    """What cross-fitted logits depend on: the teacher's key, the number of folds and the max
+    length."""
+    return artifact_key(teacher=teacher_key(config, splits, teacher_epochs(config), LR,
+                                            BATCH_SIZE), k=k, max_length=max_length)
+
+
+def crossfit_teacher_logits(config: BookConfig | None, splits: Splits,
+                            k: int | None = None) -> CrossFit:
+    """Cross-fitted (out-of-fold) teacher logits of ``splits.train``, computed once and cached.
+
+    The training texts are cut into ``k`` stratified folds (default
+    :func:`helpers.budgets.crossfit_folds`); for each fold a teacher is fine-tuned exactly as
+    :func:`finetune_teacher` does (same source, epochs, learning rate, early stopping on the
+    validation split) on the other folds, and gives the logits of the fold it never saw. So a
+    student matches what the teacher *predicts* of a text, not what it memorised of it. Costs
+    ``k - 1`` full fine-tunings; the fold teachers are not kept, only their logits (under
+    ``teacher_crossfit/k<k>.npz``, reused while the data, teacher and settings are the same).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    config = config or get_config()
+    k = crossfit_folds(config) if k is None else k
+    if not isinstance(k, int) or k < 2:
+        raise ValueError(f"k must be an integer >= 2 (folds of the training split), got {k!r}")
+    info = load_teacher_info(config)
+    max_length = int(info["max_length"]) if info is not None else None
+    key = crossfit_key(config, splits, k, max_length)
+    folder = config.artifact(CROSSFIT_DIR)
+    path, meta_path = folder / f"k{k}.npz", folder / f"k{k}.json"
+    if path.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") == key:
+            saved = np.load(path)
+            logger.info("cross-fitted teacher logits (%d folds): read from %s", k, path)
+            return CrossFit(saved["logits"], saved["folds"], meta["folds"])
+    labels = splits.train["label"].to_numpy()
+    folds = np.empty(len(labels), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=SEED)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        folds[held_out] = fold
+    logits = np.zeros((len(labels), 2), dtype=np.float32)
+    fold_info = []
+    for fold in range(k):
+        held_out = folds == fold
+        tokenizer, model, history, length = _finetune(
+            config, splits.train[~held_out], splits.valid, epochs=teacher_epochs(config), lr=LR,
+            batch_size=BATCH_SIZE, max_length=max_length, patience=2,
+            desc=f"teacher, fold {fold + 1} of {k}")
+        logits[held_out] = text_logits(model, tokenizer, splits.train["text"][held_out].tolist(),
+                                       length, 2 * BATCH_SIZE, pick_device(), progress=True)
+        fold_info.append({"fold": fold + 1, "train_texts": int((~held_out).sum()),
+                          "held_out": int(held_out.sum()), "best_epoch": history.best_epoch,
+                          "valid_f1": history.best_valid_f1, "seconds": history.seconds})
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz.part", delete=False) as tmp:
+        np.savez(tmp, logits=logits, folds=folds)
+    os.replace(tmp.name, path)
+    meta_path.write_text(json.dumps({"key": key, "k": k, "folds": fold_info}, indent=1),
+                         encoding="utf-8")
+    return CrossFit(logits, folds, fold_info)
