@@ -363,3 +363,30 @@ def test_pretraining_stops_on_the_validation_plateau_with_the_best_weights(vocab
     with pytest.raises(ValueError, match="needs a validation loader"):
         pretraining.pretrain_student(student, loader, vocab, steps=2, lr=1e-3,
                                      recipe=pretraining.MLM_ONLY, patience=2)
+
+
+def test_heads_repeated_over_seeds_start_from_the_same_encoder(vocab, teacher, tmp_path):
+    from helpers.config import SEED
+
+    student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=16,
+                                         max_position_embeddings=64)
+    history = PretrainHistory(pretraining.MLM_ONLY, seconds=1.5)
+    frame = pd.DataFrame({"text": [FREQUENT, "синхрофазотрон"] * 6, "label": [0, 1] * 6})
+    splits = Splits(frame, frame.iloc[:4], frame.iloc[:6])
+    head = dict(max_length=16, batch_size=4, epochs=1, lr=1e-3)
+    torch.set_num_threads(1)  # as in a worker
+    run = students.train_classifier_head("s", student, history, vocab.tokenizer, splits,
+                                         tmp_path / "s", **head)
+    here = students.repeat_heads([run], splits, (SEED, 1), workers=1, **head)
+    assert set(here["s"]) == {SEED, 1} and here["s"][SEED] == run.test_metrics["f1"]
+    assert (tmp_path / "s_seed1" / "model" / "config.json").is_file()
+    # the seed-1 head is a head trained with seed 1 on the saved encoder, and a worker agrees
+    encoder = BertForMaskedLM.from_pretrained(str(tmp_path / "s" / "encoder"))
+    again = students.train_classifier_head("s", encoder, history, vocab.tokenizer, splits,
+                                           tmp_path / "check", seed=1, **head)
+    assert here["s"][1] == again.test_metrics["f1"]
+    there = students.repeat_heads([run], splits, (SEED, 1, 2), workers=2, **head)
+    assert there["s"][1] == here["s"][1] and set(there["s"]) == {SEED, 1, 2}
+    with pytest.raises(ValueError, match="must include the book's seed"):
+        students.repeat_heads([run], splits, (1, 2), workers=1, **head)

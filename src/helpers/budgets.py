@@ -83,7 +83,10 @@ class StudentBudget:
     validation texts every ``pretrain_eval_every`` steps) has not improved by 1% for
     ``pretrain_patience`` measurements, at most ``pretrain_steps``; the classification head until
     its validation F1 has not improved for ``head_patience`` epochs, at most ``head_epochs``.
-    Both keep their best weights.
+    Both keep their best weights. The heads of the student/twin pairs are trained again with each
+    of ``head_seeds`` (:func:`helpers.students.repeat_heads`), by ``workers`` processes at a time
+    (``None``: :func:`helpers.parallel.parallel_workers` decides; 1 in small-data mode, where a
+    worker's start costs more than its run).
     """
 
     pretrain_steps: int
@@ -98,6 +101,8 @@ class StudentBudget:
     pretrain_patience: int = 3
     pretrain_valid_texts: int = 512
     head_patience: int = 2
+    head_seeds: tuple[int, ...] = (SEED, 1, 2)
+    workers: int | None = None
 
 
 def student_budget(config: BookConfig) -> StudentBudget:
@@ -106,7 +111,7 @@ def student_budget(config: BookConfig) -> StudentBudget:
         return StudentBudget(pretrain_steps=6, pretrain_batch_size=16, pretrain_max_length=64,
                              pretrain_lr=5e-4, pretrain_eval_every=3, pretrain_patience=2,
                              pretrain_valid_texts=32, head_epochs=1, head_patience=1,
-                             head_batch_size=32, head_max_length=64, head_lr=2e-4)
+                             head_batch_size=32, head_max_length=64, head_lr=2e-4, workers=1)
     if budget_preset(config) == "gpu":  # not yet measured on a GPU: see README.md
         return StudentBudget(pretrain_steps=6000, pretrain_batch_size=64, pretrain_max_length=128,
                              pretrain_lr=5e-4, pretrain_eval_every=200, pretrain_patience=3,
@@ -137,7 +142,8 @@ class DistillationBudget:
     The BiLSTM over navec's word vectors (:mod:`helpers.word_vectors`) is ``navec``, keeps
     navec's ``navec_extra_words`` most frequent words with the training words, and is trained
     with its vectors frozen for each of ``navec_frozen_epochs`` first epochs (0: fine-tuned
-    throughout), the choice made on validation F1.
+    throughout), the choice made on validation F1. The seeds' runs train ``workers`` at a time
+    (``None``: :func:`helpers.parallel.parallel_workers` decides; 1 in small-data mode).
     """
 
     cnn: NetworkSpec
@@ -155,6 +161,7 @@ class DistillationBudget:
     navec: NetworkSpec
     navec_extra_words: int
     navec_frozen_epochs: tuple[int, ...]
+    workers: int | None = None
 
     def schedule(self, tokenizer: Any, train_texts: Sequence[str],
                  seed: int = SEED) -> TrainSettings:
@@ -201,7 +208,7 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
             epochs=2, patience=2, min_improvement=0.005, batch_size=64, lr=2e-3, length_cap=64,
             alphas=(0.0, 0.5), temperatures=(2.0,), n_per_text=1, seeds=(SEED, 1, 2),
             navec=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 32}),
-            navec_extra_words=1000, navec_frozen_epochs=(1, 0))
+            navec_extra_words=1000, navec_frozen_epochs=(1, 0), workers=1)
     if budget_preset(config) == "gpu":  # the article's BiLSTM, a finer sweep, 10 texts per text
         return DistillationBudget(
             cnn=NetworkSpec("cnn", {"embedding_dim": 128, "num_filters": 128}),

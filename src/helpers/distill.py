@@ -7,17 +7,13 @@ student's training loop; its no-teacher twin is the same network trained on the 
 Choices between runs (alpha, temperature, the recipe of each student) are made on validation F1
 only (:func:`best_by_validation`, :func:`train_recipes` and :func:`chosen_recipe`).
 :func:`train_runs` trains several independent runs (a pair over seeds) in parallel processes of
-one thread each on a CPU, where small networks gain little from a second thread.
+one thread each on a CPU (:mod:`helpers.parallel`).
 """
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
-import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,12 +27,11 @@ from .budgets import DistillationBudget
 from .config import BookConfig
 from .data import Splits
 from .losses import LossFn, Recipe, cross_entropy_loss
+from .parallel import parallel_workers, run_parallel
 from .settings import NetworkSpec, TrainSettings
 from .token_models import train_token_model
-from .training import History, pick_device, plot_histories
+from .training import History, plot_histories
 from .word_vectors import NavecInputs
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,14 +152,7 @@ class RunSpec:
 
 
 def _train_spec(config: BookConfig, splits: Splits, tokenizer: Tokenizer,
-                teacher_logits: np.ndarray | None, spec: RunSpec,
-                threads: int | None) -> StudentRun:
-    if threads is not None:  # in a worker process: one thread, so that workers do not contend
-        import torch
-
-        torch.set_num_threads(threads)
-        # no progress bars: several workers' bars would interleave in the notebook's output
-        os.environ["TQDM_DISABLE"] = "1"
+                teacher_logits: np.ndarray | None, spec: RunSpec) -> StudentRun:
     if spec.recipe is None:
         return train_token_student(config, splits, tokenizer, cross_entropy_loss, None,
                                    name=spec.name, label=spec.label, schedule=spec.schedule,
@@ -172,16 +160,6 @@ def _train_spec(config: BookConfig, splits: Splits, tokenizer: Tokenizer,
     return train_token_student(config, splits, tokenizer, spec.recipe.loss_fn(), teacher_logits,
                                name=spec.name, label=spec.label, schedule=spec.schedule,
                                network=spec.network)
-
-
-def parallel_workers(jobs: int) -> int:
-    """How many processes :func:`train_runs` uses for ``jobs`` runs: one per CPU core on a CPU
-    (each with one thread), one (this process) on a GPU, which runs one model at a time best."""
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
-    if pick_device().type != "cpu":
-        return 1
-    return max(1, min(jobs, os.cpu_count() or 1))
 
 
 def train_runs(
@@ -194,30 +172,15 @@ def train_runs(
     workers: int | None = None,
 ) -> list[StudentRun]:
     """Train independent runs (e.g. a twin and its student over several seeds), in the order of
-    ``specs``, each exactly as :func:`train_token_student` would.
-
-    With more than one worker (default :func:`parallel_workers`) each run trains in its own
-    process with one thread: on a 2-core CPU two small networks at a time take about half the
-    time of one after the other with two threads each. A run's figures depend only on its spec
-    and its seed, not on which worker trained it."""
-    if not specs:
-        return []
+    ``specs``, each exactly as :func:`train_token_student` would, in parallel worker processes of
+    one thread each on a CPU (:func:`helpers.parallel.run_parallel`; ``workers`` overrides
+    :func:`helpers.parallel.parallel_workers`)."""
     if len({spec.name for spec in specs}) != len(specs):
         raise ValueError("every run needs its own name (each is saved under it)")
     if any(spec.recipe is not None for spec in specs) and teacher_logits is None:
         raise ValueError("a run with a recipe needs the teacher's logits of the training texts")
-    workers = parallel_workers(len(specs)) if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers == 1:
-        return [_train_spec(config, splits, tokenizer, teacher_logits, spec, None)
-                for spec in specs]
-    logger.info("training %d runs in %d processes of one thread each", len(specs), workers)
-    # spawn: a fresh interpreter per worker on every OS (fork would copy this process's threads)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_spec, config, splits, tokenizer, teacher_logits, spec, 1)
-                   for spec in specs]
-        return [future.result() for future in futures]
+    return run_parallel(_train_spec, [(config, splits, tokenizer, teacher_logits, spec)
+                                      for spec in specs], workers=workers)
 
 
 def runs_table(runs: Sequence[StudentRun]) -> pd.DataFrame:
@@ -280,11 +243,12 @@ class Pair:
 @dataclass
 class SeedRepeats:
     """Test F1 of each pair's twin and student per training seed (``scores[pair][side][seed]``,
-    side ``"twin"`` or ``"student"``), the extra runs, and their wall time."""
+    side ``"twin"`` or ``"student"``), the extra runs, their wall time and how many ran at once."""
 
     scores: dict[str, dict[str, dict[int, float]]]
     runs: list[StudentRun]
     seconds: float
+    workers: int
 
     def table(self) -> pd.DataFrame:
         """One row per seed: each pair's twin and student test F1 and their difference."""
@@ -333,6 +297,7 @@ def repeat_pairs(
             specs.append(RunSpec(f"{slug}_{pair.recipe.slug}_seed{seed}",
                                  f"{pair.name} student, seed {seed}", seeded, pair.network,
                                  pair.recipe))
+    workers = parallel_workers(len(specs)) if workers is None and specs else (workers or 1)
     start = time.perf_counter()
     runs = train_runs(config, splits, tokenizer, specs, teacher_logits, workers=workers)
     scores = {}
@@ -345,4 +310,4 @@ def repeat_pairs(
                         **{seed: run.test["f1"] for seed, run in zip(extra, mine[1::2],
                                                                       strict=True)}},
         }
-    return SeedRepeats(scores, runs, time.perf_counter() - start)
+    return SeedRepeats(scores, runs, time.perf_counter() - start, workers)

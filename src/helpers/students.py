@@ -237,3 +237,49 @@ def train_classifier_head(
     return BertStudentRun(name, model, tokenizer, folder, pretrain, head, test_proba,
                           count_parameters(model), size_on_disk_mb(folder / "model"),
                           evaluate(splits.test["label"], test_proba))
+
+
+@dataclass
+class HeadRepeat:
+    """One classification head trained again with another seed on a run's pretrained encoder."""
+
+    name: str
+    seed: int
+    head: History
+    test_metrics: dict[str, float]
+    test_proba: np.ndarray
+
+
+def _head_with_seed(run_name: str, encoder_dir: Path, pretrain: PretrainHistory,
+                    tokenizer: PreTrainedTokenizerBase, splits: Splits, folder: Path,
+                    head: dict[str, Any], seed: int) -> HeadRepeat:
+    with quiet_transformers():
+        encoder = BertForMaskedLM.from_pretrained(str(encoder_dir))
+    run = train_classifier_head(f"{run_name}, seed {seed}", encoder, pretrain, tokenizer, splits,
+                                folder, seed=seed, **head)
+    return HeadRepeat(run_name, seed, run.head, run.test_metrics, run.test_proba)
+
+
+def repeat_heads(runs: Sequence[BertStudentRun], splits: Splits, seeds: Sequence[int], *,
+                 workers: int | None = None, **head: Any) -> dict[str, dict[int, float]]:
+    """Test F1 of each run's classification head per seed: the run itself for :data:`SEED`, and
+    for every other seed of ``seeds`` a head trained again (new head weights, batch order and
+    dropout) on the same pretrained encoder, with the same ``head`` settings
+    (:func:`train_classifier_head`'s ``max_length``, ``batch_size``, ``epochs``, ``lr``,
+    ``patience``; labels only), saved beside the run as ``<folder>_seed<seed>``. The heads train in
+    parallel worker processes of one thread each on a CPU (:mod:`helpers.parallel`). Pretraining
+    is not repeated: these seeds measure the heads' noise, not the pretraining's."""
+    from .parallel import run_parallel
+
+    if SEED not in seeds:
+        raise ValueError(f"seeds {list(seeds)} must include the book's seed {SEED}, whose heads "
+                         "are the runs given")
+    extra = [seed for seed in seeds if seed != SEED]
+    calls = [(run.name, run.folder / "encoder", run.pretrain, run.tokenizer, splits,
+              run.folder.with_name(f"{run.folder.name}_seed{seed}"), head, seed)
+             for run in runs for seed in extra]
+    repeats = run_parallel(_head_with_seed, calls, workers=workers)
+    scores = {run.name: {SEED: run.test_metrics["f1"]} for run in runs}
+    for repeat in repeats:
+        scores[repeat.name][repeat.seed] = repeat.test_metrics["f1"]
+    return scores
