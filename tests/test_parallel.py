@@ -1,4 +1,4 @@
-"""Runs in worker processes: results in order, one thread each, no bars, the environment restored."""
+"""Runs in worker processes: results in order, one thread each, no bars, environment restored."""
 
 from __future__ import annotations
 
