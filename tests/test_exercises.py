@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NOT_RUN = "# not run by the tests:"
 ITEM = re.compile(r"^(\d+)\. ", re.MULTILINE)
+TIME = re.compile(r"^   Time: (under a second|(about \d+(\.\d)?) (s|min)) on the full data",
+                  re.MULTILINE)
 FENCE = re.compile(r"^( *)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 # Runs in the child process: one namespace per exercise (its statement's blocks, then its
@@ -93,6 +95,12 @@ def test_every_exercise_has_code_and_an_answer(path: Path) -> None:
         assert item.count(":::{dropdown} Answer") == 1, f"{path.name} exercise {number}: answer"
         statement = item.split(":::{dropdown}")[0]
         assert "from helpers" in statement, f"{path.name} exercise {number}: no imports"
+        # what it costs, measured on the full data (tools: time each block as test_exercises_run
+        # does, with BOOK_SMALL unset), so that a reader knows before running it
+        time = TIME.search(statement)
+        assert time, f"{path.name} exercise {number}: no full-data time"
+        assert time.group(4) != "min" or float(time.group(2)[6:]) <= 2.5, (
+            f"{path.name} exercise {number} takes {time.group(2)}: cut it to about 2 minutes")
         assert "record_result" not in item and "forget_chapter" not in item, (
             f"{path.name} exercise {number} would change the chapter's results")
 

@@ -71,3 +71,17 @@ def test_differences_table_and_seed_spread() -> None:
     assert spread["mean"] == pytest.approx(0.72) and spread["std"] == pytest.approx(0.02)
     with pytest.raises(ValueError):
         seed_spread({1: 0.7})
+
+
+def test_interval_tally_counts_the_rows_it_is_shown() -> None:
+    from helpers.uncertainty import IntervalTally
+
+    tally = IntervalTally()
+    y, a = noisy_predictions(seed=8)
+    table = differences_table(y, {"a": a, "b": a[::-1]}, {"x": ("a", "b"), "y": ("b", "a")},
+                              n_boot=50)
+    assert tally(table) is table and tally.count == 2
+    tally(table.iloc[:1])
+    assert tally.count == 3
+    assert tally.summary().startswith("3 intervals at 95%") and "about 0.2 of them" in \
+        tally.summary()

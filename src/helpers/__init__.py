@@ -9,7 +9,9 @@ Every notebook imports its logic from here; each module owns one idea:
   ``set_verbosity``, how much of it a reader sees.
 * ``data``: download, checks, cleaning, the split; ``evaluation``: metrics and plots;
   ``results``: the results file and its one recording function; ``provenance``: which data,
-  split and code made a figure; ``uncertainty``: bootstrap intervals and seed spread;
+  split and code made a figure; ``uncertainty``: bootstrap intervals, per-seed t-intervals and
+  the tally of intervals a chapter shows; ``parallel``: independent runs (seeds) in one-thread
+  worker processes;
   ``benchmark``: size, parameters, latency, throughput; ``build_cache``: re-executes a chapter
   when its code or data changed.
 * ``text``: normalisation, lemmatization, stop words; ``baselines``: the classical models.
@@ -24,7 +26,9 @@ Every notebook imports its logic from here; each module owns one idea:
 * ``token_models``: the networks over BPE or word ids (the article's BiLSTM, a CNN), trained, saved
   and loaded alike; ``article_bugs``: the source article's mistakes, demonstrated.
 * ``checkpoints``: loading Hugging Face models with helpful errors; ``standin``: the offline
-  stand-in teacher; ``teacher``: fine-tuning and cached logits.
+  stand-in teacher; ``teacher``: fine-tuning, cached and cross-fitted logits;
+  ``soft_targets``: what a student is matched to (the teacher's confidence on seen and unseen
+  texts).
 * ``distill`` and ``augment``: distillation runs into the small students and Tang et al.'s
   augmentation.
 * ``pruning``, ``students``, ``pretraining`` and ``pretraining_history``: BERT -> tiny BERT

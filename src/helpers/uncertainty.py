@@ -14,8 +14,8 @@ the test split, and which random seed trained them. The book reports both kinds 
   Student's t-interval (:func:`seed_differences_table` for several pairs); :func:`seed_spread`
   summarises one model over seeds.
 
-Every interval is counted (:func:`intervals_computed`): a chapter that shows twenty 95% intervals
-should expect about one to exclude zero by chance alone, and says how many it showed.
+A chapter counts the intervals it shows (:class:`IntervalTally`): one that shows twenty 95%
+intervals should expect about one to exclude zero by chance alone, and says how many it showed.
 
 The F1 of the toxic class is :math:`F_1 = 2\\,TP / (2\\,TP + FP + FN)`; every resample counts
 ``TP``, ``FP`` and ``FN`` with one matrix operation, so 2,000 resamples of 2,117 texts take a
@@ -35,13 +35,24 @@ from .config import SEED
 
 N_BOOT = 2000
 LEVEL = 0.95
-_COUNT = {"intervals": 0}  # intervals computed in this process (see intervals_computed)
 
 
-def intervals_computed() -> int:
-    """How many intervals :func:`paired_bootstrap` and :func:`seed_differences` computed in this
-    process (this kernel): the number of chances a chapter gave noise to look like a finding."""
-    return _COUNT["intervals"]
+class IntervalTally:
+    """The intervals a chapter has shown, counted as it shows them: ``tally(table)`` counts the
+    rows of a table of intervals (one interval each) and returns the table, so a chapter wraps
+    each table it displays; :meth:`summary` says what that many intervals mean."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, table: pd.DataFrame) -> pd.DataFrame:
+        self.count += len(table)
+        return table
+
+    def summary(self, level: float = LEVEL) -> str:
+        """``"N intervals at 95%: ... about N/20 would exclude zero by chance alone"``."""
+        return (f"{self.count} intervals at {level:.0%}: even if no model differed from another, "
+                f"about {self.count * (1 - level):.1f} of them would exclude zero by chance alone")
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,6 @@ def paired_bootstrap(
         diffs[start:start + len(idx)] = _f1_of_resamples(y, b, idx) - _f1_of_resamples(y, a, idx)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
-    _COUNT["intervals"] += 1
     return Difference(float(f1_a), float(f1_b), float(f1_b - f1_a), float(low), float(high),
                       n_boot)
 
@@ -173,7 +183,6 @@ def seed_differences(before: Mapping[int, float], after: Mapping[int, float],
     values = np.array(list(diffs.values()))
     mean, sd = float(values.mean()), float(values.std(ddof=1))
     half = float(stats.t.ppf((1 + level) / 2, len(values) - 1)) * sd / np.sqrt(len(values))
-    _COUNT["intervals"] += 1
     return SeedDifference(diffs, mean, sd, mean - half, mean + half)
 
 
