@@ -37,7 +37,7 @@ def test_each_student_keeps_the_recipe_that_wins_on_its_validation(toy, tmp_path
     recipes = [Recipe("mse", 0.5), Recipe("kl", 0.5, 2.0)]
     runs = distill.train_recipes(tiny_config(tmp_path), splits, tokenizer, recipes,
                                  teacher_logits, name="cnn", label="CNN", schedule=schedule(0),
-                                 network=CNN, device="cpu")
+                                 network=CNN, workers=1)
     assert [run.name for run in runs.values()] == ["cnn_mse_a0.5", "cnn_kl_t2_a0.5"]
     assert [run.label for run in runs.values()] == ["CNN, MSE, alpha=0.5",
                                                      "CNN, KL, T=2, alpha=0.5"]

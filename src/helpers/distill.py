@@ -118,18 +118,21 @@ def train_recipes(
     label: str,
     schedule: TrainSettings,
     network: NetworkSpec,
-    **kwargs: Any,
+    embedding_init: np.ndarray | None = None,
+    frozen_embedding_epochs: int = 0,
+    workers: int | None = None,
 ) -> dict[Recipe, StudentRun]:
     """The same student trained once per recipe (saved as ``<name>_<recipe.slug>``, labelled
-    ``"<label>, <recipe.label>"``); pick with :func:`chosen_recipe`. ``kwargs`` go to
-    :func:`train_token_student` (``embedding_init``, ``frozen_embedding_epochs``, ``device``)."""
+    ``"<label>, <recipe.label>"``), the runs in parallel (:func:`train_runs`); pick with
+    :func:`chosen_recipe`."""
     if len(set(recipes)) != len(recipes):
         raise ValueError(f"recipes repeat one another: {[r.label for r in recipes]}")
-    return {recipe: train_token_student(
-                config, splits, tokenizer, recipe.loss_fn(), teacher_logits,
-                name=f"{name}_{recipe.slug}", label=f"{label}, {recipe.label}",
-                schedule=schedule, network=network, **kwargs)
-            for recipe in recipes}
+    specs = [RunSpec(f"{name}_{recipe.slug}", f"{label}, {recipe.label}", schedule, network,
+                     recipe) for recipe in recipes]
+    runs = train_runs(config, splits, tokenizer, specs, teacher_logits,
+                      embedding_init=embedding_init,
+                      frozen_embedding_epochs=frozen_embedding_epochs, workers=workers)
+    return dict(zip(recipes, runs, strict=True))
 
 
 def chosen_recipe(runs: Mapping[Recipe, StudentRun]) -> Recipe:
@@ -152,14 +155,14 @@ class RunSpec:
 
 
 def _train_spec(config: BookConfig, splits: Splits, tokenizer: Tokenizer,
-                teacher_logits: np.ndarray | None, spec: RunSpec) -> StudentRun:
-    if spec.recipe is None:
-        return train_token_student(config, splits, tokenizer, cross_entropy_loss, None,
-                                   name=spec.name, label=spec.label, schedule=spec.schedule,
-                                   network=spec.network)
-    return train_token_student(config, splits, tokenizer, spec.recipe.loss_fn(), teacher_logits,
-                               name=spec.name, label=spec.label, schedule=spec.schedule,
-                               network=spec.network)
+                teacher_logits: np.ndarray | None, spec: RunSpec,
+                embedding_init: np.ndarray | None, frozen_embedding_epochs: int) -> StudentRun:
+    twin = spec.recipe is None
+    return train_token_student(
+        config, splits, tokenizer, cross_entropy_loss if twin else spec.recipe.loss_fn(),
+        None if twin else teacher_logits, name=spec.name, label=spec.label,
+        schedule=spec.schedule, network=spec.network, embedding_init=embedding_init,
+        frozen_embedding_epochs=frozen_embedding_epochs)
 
 
 def train_runs(
@@ -169,17 +172,21 @@ def train_runs(
     specs: Sequence[RunSpec],
     teacher_logits: np.ndarray | None = None,
     *,
+    embedding_init: np.ndarray | None = None,
+    frozen_embedding_epochs: int = 0,
     workers: int | None = None,
 ) -> list[StudentRun]:
     """Train independent runs (e.g. a twin and its student over several seeds), in the order of
-    ``specs``, each exactly as :func:`train_token_student` would, in parallel worker processes of
+    ``specs``, each exactly as :func:`train_token_student` would (with the same
+    ``embedding_init`` and ``frozen_embedding_epochs`` for all), in parallel worker processes of
     one thread each on a CPU (:func:`helpers.parallel.run_parallel`; ``workers`` overrides
     :func:`helpers.parallel.parallel_workers`)."""
     if len({spec.name for spec in specs}) != len(specs):
         raise ValueError("every run needs its own name (each is saved under it)")
     if any(spec.recipe is not None for spec in specs) and teacher_logits is None:
         raise ValueError("a run with a recipe needs the teacher's logits of the training texts")
-    return run_parallel(_train_spec, [(config, splits, tokenizer, teacher_logits, spec)
+    return run_parallel(_train_spec, [(config, splits, tokenizer, teacher_logits, spec,
+                                       embedding_init, frozen_embedding_epochs)
                                       for spec in specs], workers=workers)
 
 
