@@ -142,3 +142,14 @@ def test_a_real_build_reexecutes_a_chapter_when_its_data_changes(tmp_path: Path)
     assert build() == 1  # nothing changed: the cached execution is reused
     data.write_text("comment,toxic\nпривет,1\n", encoding="utf-8")  # one label flipped
     assert build() == 2  # the data changed: the chapter ran again
+
+
+def test_continuation_lines_that_look_like_shell_or_magic_stay_python() -> None:
+    import ast
+
+    from helpers.build_cache import _python_only
+
+    code = ("import helpers.teacher\nx = ((a > b)\n     != (c > d)).mean()\n%time y = 1\n"
+            "!ls\nz = (5\n     % 3)\n")
+    tree = ast.parse(_python_only(code))  # was: "'(' was never closed"
+    assert any(isinstance(node, ast.Compare) for node in ast.walk(tree))

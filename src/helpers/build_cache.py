@@ -79,9 +79,12 @@ def notebook_code(path: Path) -> str:
 
 
 def _python_only(code: str) -> str:
-    """Code without IPython magics and shell escapes, which ``ast`` cannot parse."""
-    return "\n".join(line for line in code.splitlines()
-                     if not line.lstrip().startswith(("%", "!")))
+    """Code with IPython's magics and shell escapes turned into the Python calls IPython makes of
+    them, so that ``ast`` can parse it (IPython's own transformer: a continuation line such as
+    ``!= b`` or ``% n`` stays Python)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(code)
 
 
 def data_fingerprint(config: BookConfig) -> str:
