@@ -120,6 +120,7 @@ def test_pairs_repeated_over_seeds_give_paired_scores(toy, tmp_path: Path) -> No
     assert repeats.scores["CNN"]["student"][2] == repeats.runs[3].test["f1"]
     table = repeats.table()
     assert list(table.index) == [0, 1, 2] and "CNN student - twin" in table
+    assert repeats.workers == 1
     differences = repeats.differences()
     assert differences.loc["CNN: twin → student", "seeds"] == 3
     with pytest.raises(ValueError, match="must include the schedule's seed"):

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from helpers.parallel import parallel_workers, run_parallel
+from helpers.parallel import parallel_workers, run_parallel, workers_for
 
 
 def worker_state(n: int) -> tuple[int, int, str | None]:
@@ -33,3 +33,8 @@ def test_worker_counts_are_checked() -> None:
         parallel_workers(0)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         run_parallel(math.factorial, [(1,)], workers=0)
+    # what run_parallel uses: the default, or the request but never more than the runs
+    assert workers_for(3) == parallel_workers(3)
+    assert workers_for(3, 2) == 2 and workers_for(1, 2) == 1 and workers_for(0, 2) == 1
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        workers_for(3, 0)

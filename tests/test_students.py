@@ -298,16 +298,32 @@ def test_teacher_vocab_logits_equal_the_full_head_at_kept_ids(vocab, teacher):
                                full)
 
 
-def test_classifier_head_trains_saves_and_reloads(vocab, teacher, tmp_path):
+@pytest.fixture
+def head_setup(vocab, teacher):
+    """A one-layer student of the toy vocabulary, its (pretend) pretraining record, toy splits
+    and head settings: what the classification-head tests share."""
     student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
                                          num_attention_heads=2, intermediate_size=16,
                                          max_position_embeddings=64)
     history = PretrainHistory(pretraining.MLM_ONLY, seconds=1.5)
     frame = pd.DataFrame({"text": [FREQUENT, "синхрофазотрон"] * 6, "label": [0, 1] * 6})
     splits = Splits(frame, frame.iloc[:4], frame.iloc[:6])
-    run = students.train_classifier_head(
-        "test student", student, history, vocab.tokenizer, splits, tmp_path / "s",
-        max_length=16, batch_size=4, epochs=1, lr=1e-3)
+    return student, history, splits, dict(max_length=16, batch_size=4, epochs=1, lr=1e-3)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as in a worker process, and the caller's setting back afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_classifier_head_trains_saves_and_reloads(vocab, head_setup, tmp_path):
+    student, history, splits, head = head_setup
+    run = students.train_classifier_head("test student", student, history, vocab.tokenizer,
+                                         splits, tmp_path / "s", **head)
     assert run.test_proba.shape == (6,)
     assert run.train_seconds == pytest.approx(1.5 + run.head.seconds)
     assert run.size_mb > 0 and run.params == benchmark.count_parameters(run.model)
@@ -365,17 +381,11 @@ def test_pretraining_stops_on_the_validation_plateau_with_the_best_weights(vocab
                                      recipe=pretraining.MLM_ONLY, patience=2)
 
 
-def test_heads_repeated_over_seeds_start_from_the_same_encoder(vocab, teacher, tmp_path):
+def test_heads_repeated_over_seeds_start_from_the_same_encoder(vocab, head_setup, one_thread,
+                                                                tmp_path):
     from helpers.config import SEED
 
-    student = students.make_tiny_student(teacher, vocab, hidden_size=16, num_hidden_layers=1,
-                                         num_attention_heads=2, intermediate_size=16,
-                                         max_position_embeddings=64)
-    history = PretrainHistory(pretraining.MLM_ONLY, seconds=1.5)
-    frame = pd.DataFrame({"text": [FREQUENT, "синхрофазотрон"] * 6, "label": [0, 1] * 6})
-    splits = Splits(frame, frame.iloc[:4], frame.iloc[:6])
-    head = dict(max_length=16, batch_size=4, epochs=1, lr=1e-3)
-    torch.set_num_threads(1)  # as in a worker
+    student, history, splits, head = head_setup
     run = students.train_classifier_head("s", student, history, vocab.tokenizer, splits,
                                          tmp_path / "s", **head)
     here = students.repeat_heads([run], splits, (SEED, 1), workers=1, **head)

@@ -27,7 +27,7 @@ from .budgets import DistillationBudget
 from .config import BookConfig
 from .data import Splits
 from .losses import LossFn, Recipe, cross_entropy_loss
-from .parallel import parallel_workers, run_parallel
+from .parallel import run_parallel, workers_for
 from .settings import NetworkSpec, TrainSettings
 from .token_models import train_token_model
 from .training import History, plot_histories
@@ -304,7 +304,7 @@ def repeat_pairs(
             specs.append(RunSpec(f"{slug}_{pair.recipe.slug}_seed{seed}",
                                  f"{pair.name} student, seed {seed}", seeded, pair.network,
                                  pair.recipe))
-    workers = parallel_workers(len(specs)) if workers is None and specs else (workers or 1)
+    workers = workers_for(len(specs), workers)  # what run_parallel will use, for the record
     start = time.perf_counter()
     runs = train_runs(config, splits, tokenizer, specs, teacher_logits, workers=workers)
     scores = {}

@@ -32,6 +32,16 @@ def parallel_workers(jobs: int) -> int:
     return max(1, min(jobs, os.cpu_count() or 1))
 
 
+def workers_for(jobs: int, workers: int | None = None) -> int:
+    """How many processes :func:`run_parallel` uses for ``jobs`` runs when asked for ``workers``
+    (``None``: :func:`parallel_workers`); never more than the runs, and 1 when there are none."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if jobs < 1:
+        return 1
+    return parallel_workers(jobs) if workers is None else min(workers, jobs)
+
+
 def _one_thread_worker() -> None:
     import torch
 
@@ -44,11 +54,9 @@ def run_parallel(fn: Callable[..., Any], calls: Sequence[tuple], *,
     :func:`parallel_workers`) each call runs in a worker process of one thread. ``fn`` must be a
     module-level function and its arguments picklable (workers are fresh interpreters: the
     "spawn" start method, the same on Linux, macOS and Windows)."""
+    workers = workers_for(len(calls), workers)
     if not calls:
         return []
-    workers = parallel_workers(len(calls)) if workers is None else workers
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
     if workers == 1:
         return [fn(*args) for args in calls]
     logger.info("%d runs in %d processes of one thread each", len(calls), workers)
