@@ -106,7 +106,12 @@ class StudentBudget:
 
 
 def student_budget(config: BookConfig) -> StudentBudget:
-    """The chapter's budget: seconds in small-data mode, held to about 60 minutes on 2 CPU cores."""
+    """Chapter 5's budget: seconds in small-data mode; minutes per run on a 2-core CPU.
+
+    Measured on the full data (stand-in teacher, one thread each, two runs at a time on 2 cores):
+    with the CPU cap of 2,000 steps every student and twin pretraining stopped by its plateau rule,
+    after 1,200-1,500 steps, in 9-15 minutes; a classification head took about 2 minutes an epoch.
+    """
     if config.small:
         return StudentBudget(pretrain_steps=6, pretrain_batch_size=16, pretrain_max_length=64,
                              pretrain_lr=5e-4, pretrain_eval_every=3, pretrain_patience=2,
@@ -117,11 +122,10 @@ def student_budget(config: BookConfig) -> StudentBudget:
                              pretrain_lr=5e-4, pretrain_eval_every=200, pretrain_patience=3,
                              pretrain_valid_texts=2048, head_epochs=10, head_patience=2,
                              head_batch_size=32, head_max_length=128, head_lr=2e-4)
-    # CPU: a pretraining step of 32 texts costs ~0.2-0.35 s (the teacher's forward included), a
-    # head epoch ~1-1.5 minutes. The cap (2,000 steps, ~6.5 passes over the training texts, the
-    # learning rate decaying to 0 over it) is set so that pretraining ends by its plateau rule:
-    # the random-initialised MLM-only twin, which needs the teacher for nothing, stopped by the
-    # rule at step 1,500 with the cap and schedule at 6,000 (full data, 2 CPU cores).
+    # CPU: the cap (2,000 steps, ~6.5 passes over the training texts, the learning rate decaying
+    # to 0 over it) is set so that pretraining ends by its plateau rule: the random-initialised
+    # MLM-only twin, which needs the teacher for nothing, stopped by the rule at step 1,500 with
+    # cap and schedule at 6,000; under this cap the four students and twins stopped at 1,200-1,500.
     return StudentBudget(pretrain_steps=2000, pretrain_batch_size=32, pretrain_max_length=128,
                          pretrain_lr=5e-4, pretrain_eval_every=100, pretrain_patience=3,
                          pretrain_valid_texts=512, head_epochs=5, head_patience=2,
