@@ -12,6 +12,7 @@ from helpers.budgets import (
     budget_preset,
     crossfit_folds,
     distillation_budget,
+    preset_table,
     student_budget,
     teacher_epochs,
 )
@@ -54,3 +55,11 @@ def test_the_gpu_preset_trains_longer_and_small_mode_stays_small(tmp_path: Path)
     small = config_for(tmp_path, BOOK_BUDGET="gpu", BOOK_SMALL="1")
     assert teacher_epochs(small) == 1 and distillation_budget(small).epochs == 2
     assert len(distillation_budget(small).seeds) == 3 and crossfit_folds(small) == 2
+
+
+def test_readme_states_both_presets_as_the_budgets_define_them(tmp_path: Path) -> None:
+    table = preset_table(config_for(tmp_path, BOOK_BUDGET="cpu"),
+                         config_for(tmp_path, BOOK_BUDGET="gpu"))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert table in readme, f"README.md must show the presets as helpers.budgets has them:\n{table}"
+    assert "| 5: pretraining step cap / batch | 2,000 / 32 | 6,000 / 64 |" in table

@@ -232,3 +232,49 @@ def distillation_budget(config: BookConfig) -> DistillationBudget:
         # navec's BiLSTM: ~25 s an epoch (2 cores), its validation F1 peaks within 2-3 epochs.
         navec=NetworkSpec("bilstm", {"embedding_dim": 300, "hidden_size": 128}),
         navec_extra_words=25_000, navec_frozen_epochs=(1, 0))
+
+
+def _listed(values: Sequence[float]) -> str:
+    return ", ".join(f"{value:g}" for value in values)
+
+
+def preset_rows(cpu: BookConfig, gpu: BookConfig) -> list[tuple[str, str, str]]:
+    """The settings that differ between the presets, one ``(setting, cpu, gpu)`` row each, read
+    from the budgets above for two full-data configurations (README.md shows this table)."""
+    def row(name: str, read: Any) -> tuple[str, str, str]:
+        return name, read(cpu), read(gpu)
+
+    def size(spec: NetworkSpec) -> str:
+        return f"{spec.size['embedding_dim']} / {spec.size['hidden_size']}"
+
+    students = {preset: student_budget(preset) for preset in (cpu, gpu)}
+    distilling = {preset: distillation_budget(preset) for preset in (cpu, gpu)}
+    return [
+        row("2: BiLSTM epoch cap", lambda c: str(bilstm_epochs(c))),
+        row("3: teacher epoch cap", lambda c: str(teacher_epochs(c))),
+        row("3: folds of the cross-fitted logits", lambda c: str(crossfit_folds(c))),
+        row("4: BiLSTM embedding / units each way", lambda c: size(distilling[c].bilstm)),
+        row("4: navec BiLSTM units each way",
+            lambda c: str(distilling[c].navec.size["hidden_size"])),
+        row("4: epoch cap / patience",
+            lambda c: f"{distilling[c].epochs} / {distilling[c].patience}"),
+        row("4: longest text (BPE tokens)", lambda c: str(distilling[c].length_cap)),
+        row("4: alphas swept on the CNN", lambda c: _listed(distilling[c].alphas)),
+        row("4: temperatures swept on the CNN", lambda c: _listed(distilling[c].temperatures)),
+        row("4: augmented texts per training text", lambda c: str(distilling[c].n_per_text)),
+        row("4: seeds of the main pairs", lambda c: str(len(distilling[c].seeds))),
+        row("5: pretraining step cap / batch",
+            lambda c: f"{students[c].pretrain_steps:,} / {students[c].pretrain_batch_size}"),
+        row("5: validation MLM texts / every N steps",
+            lambda c: f"{students[c].pretrain_valid_texts:,} / {students[c].pretrain_eval_every}"),
+        row("5: head epoch cap", lambda c: str(students[c].head_epochs)),
+        row("5: head seeds", lambda c: str(len(students[c].head_seeds))),
+    ]
+
+
+def preset_table(cpu: BookConfig, gpu: BookConfig) -> str:
+    """:func:`preset_rows` as a Markdown table (chapter: setting | CPU preset | GPU preset)."""
+    lines = ["| chapter: setting | CPU preset | GPU preset |", "|---|---|---|"]
+    lines += [f"| {name} | {on_cpu} | {on_gpu} |" for name, on_cpu, on_gpu in
+              preset_rows(cpu, gpu)]
+    return "\n".join(lines)
