@@ -26,10 +26,6 @@ NOT_RUN = "# not run by the tests:"
 ITEM = re.compile(r"^(\d+)\. ", re.MULTILINE)
 TIME = re.compile(r"^   Time: (under a second|(about \d+(\.\d)?) (s|min)) on the full data",
                   re.MULTILINE)
-# Exercises whose full-data time is not measured yet, named so that none goes missing unseen:
-# they read chapter 6's full-data exports, and that full-data run has not been made yet.
-TIME_NOT_MEASURED = {("06_comparison.ipynb", 3), ("06_comparison.ipynb", 4),
-                     ("06_comparison.ipynb", 5)}
 FENCE = re.compile(r"^( *)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 # Runs in the child process: one namespace per exercise (its statement's blocks, then its
@@ -104,9 +100,6 @@ def test_every_exercise_has_code_and_an_answer(path: Path) -> None:
         # What it costs, measured on the full data (each block timed as test_exercises_run runs
         # it, BOOK_SMALL unset), at most about two minutes.
         time = TIME.search(statement)
-        if (path.name, number) in TIME_NOT_MEASURED:
-            assert time is None, f"{path.name} exercise {number}: drop it from TIME_NOT_MEASURED"
-            continue
         assert time, f"{path.name} exercise {number}: no full-data time"
         assert time.group(4) != "min" or float(time.group(2)[6:]) <= 2.5, (
             f"{path.name} exercise {number} takes {time.group(2)}: cut it to about 2 minutes")
