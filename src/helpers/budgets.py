@@ -238,38 +238,37 @@ def _listed(values: Sequence[float]) -> str:
     return ", ".join(f"{value:g}" for value in values)
 
 
+def _preset_settings(config: BookConfig) -> list[tuple[str, str]]:
+    """``(setting, value)`` for each setting in which the presets differ, under ``config``."""
+    distilling, students = distillation_budget(config), student_budget(config)
+    bilstm = distilling.bilstm.size
+    return [
+        ("2: BiLSTM epoch cap", str(bilstm_epochs(config))),
+        ("3: teacher epoch cap", str(teacher_epochs(config))),
+        ("3: folds of the cross-fitted logits", str(crossfit_folds(config))),
+        ("4: BiLSTM embedding / units each way",
+         f"{bilstm['embedding_dim']} / {bilstm['hidden_size']}"),
+        ("4: navec BiLSTM units each way", str(distilling.navec.size["hidden_size"])),
+        ("4: epoch cap / patience", f"{distilling.epochs} / {distilling.patience}"),
+        ("4: longest text (BPE tokens)", str(distilling.length_cap)),
+        ("4: alphas swept on the CNN", _listed(distilling.alphas)),
+        ("4: temperatures swept on the CNN", _listed(distilling.temperatures)),
+        ("4: augmented texts per training text", str(distilling.n_per_text)),
+        ("4: seeds of the main pairs", str(len(distilling.seeds))),
+        ("5: pretraining step cap / batch",
+         f"{students.pretrain_steps:,} / {students.pretrain_batch_size}"),
+        ("5: validation MLM texts / every N steps",
+         f"{students.pretrain_valid_texts:,} / {students.pretrain_eval_every}"),
+        ("5: head epoch cap", str(students.head_epochs)),
+        ("5: head seeds", str(len(students.head_seeds))),
+    ]
+
+
 def preset_rows(cpu: BookConfig, gpu: BookConfig) -> list[tuple[str, str, str]]:
     """The settings that differ between the presets, one ``(setting, cpu, gpu)`` row each, read
     from the budgets above for two full-data configurations (README.md shows this table)."""
-    def row(name: str, read: Any) -> tuple[str, str, str]:
-        return name, read(cpu), read(gpu)
-
-    def size(spec: NetworkSpec) -> str:
-        return f"{spec.size['embedding_dim']} / {spec.size['hidden_size']}"
-
-    students = {preset: student_budget(preset) for preset in (cpu, gpu)}
-    distilling = {preset: distillation_budget(preset) for preset in (cpu, gpu)}
-    return [
-        row("2: BiLSTM epoch cap", lambda c: str(bilstm_epochs(c))),
-        row("3: teacher epoch cap", lambda c: str(teacher_epochs(c))),
-        row("3: folds of the cross-fitted logits", lambda c: str(crossfit_folds(c))),
-        row("4: BiLSTM embedding / units each way", lambda c: size(distilling[c].bilstm)),
-        row("4: navec BiLSTM units each way",
-            lambda c: str(distilling[c].navec.size["hidden_size"])),
-        row("4: epoch cap / patience",
-            lambda c: f"{distilling[c].epochs} / {distilling[c].patience}"),
-        row("4: longest text (BPE tokens)", lambda c: str(distilling[c].length_cap)),
-        row("4: alphas swept on the CNN", lambda c: _listed(distilling[c].alphas)),
-        row("4: temperatures swept on the CNN", lambda c: _listed(distilling[c].temperatures)),
-        row("4: augmented texts per training text", lambda c: str(distilling[c].n_per_text)),
-        row("4: seeds of the main pairs", lambda c: str(len(distilling[c].seeds))),
-        row("5: pretraining step cap / batch",
-            lambda c: f"{students[c].pretrain_steps:,} / {students[c].pretrain_batch_size}"),
-        row("5: validation MLM texts / every N steps",
-            lambda c: f"{students[c].pretrain_valid_texts:,} / {students[c].pretrain_eval_every}"),
-        row("5: head epoch cap", lambda c: str(students[c].head_epochs)),
-        row("5: head seeds", lambda c: str(len(students[c].head_seeds))),
-    ]
+    return [(name, on_cpu, on_gpu) for (name, on_cpu), (_, on_gpu) in
+            zip(_preset_settings(cpu), _preset_settings(gpu), strict=True)]
 
 
 def preset_table(cpu: BookConfig, gpu: BookConfig) -> str:
