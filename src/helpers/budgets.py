@@ -239,7 +239,8 @@ def _listed(values: Sequence[float]) -> str:
 
 
 def _preset_settings(config: BookConfig) -> list[tuple[str, str]]:
-    """``(setting, value)`` for each setting in which the presets differ, under ``config``."""
+    """``(setting, value)`` for each setting in which the presets differ, and for the seeds,
+    which they share, under ``config``."""
     distilling, students = distillation_budget(config), student_budget(config)
     bilstm = distilling.bilstm.size
     return [
@@ -265,8 +266,9 @@ def _preset_settings(config: BookConfig) -> list[tuple[str, str]]:
 
 
 def preset_rows(cpu: BookConfig, gpu: BookConfig) -> list[tuple[str, str, str]]:
-    """The settings that differ between the presets, one ``(setting, cpu, gpu)`` row each, read
-    from the budgets above for two full-data configurations (README.md shows this table)."""
+    """The settings that differ between the presets (and the seeds), one ``(setting, cpu, gpu)``
+    row each, read from the budgets above for two full-data configurations (README.md shows
+    this table)."""
     return [(name, on_cpu, on_gpu) for (name, on_cpu), (_, on_gpu) in
             zip(_preset_settings(cpu), _preset_settings(gpu), strict=True)]
 
