@@ -4,8 +4,11 @@ On a CPU, the book's small networks gain little from a second thread: two runs a
 in its own process with one thread, take about half the time of the same runs one after the
 other with two threads each (and two processes with two threads each on two cores contend and
 run several times slower). On a GPU one run at a time in this process is best.
-:func:`run_parallel` chooses; a run's figures depend on its arguments and seed, not on where it
-ran (tested: one process and two workers give identical predictions).
+:func:`run_parallel` chooses; a run's figures depend on its arguments, its seed and the number
+of threads it ran with, not on which process ran it (tested: runs in this process with one
+thread and the same runs in two workers give identical predictions). A second thread sums in
+another order, which changes the last bits and, over many steps, the figures: a chapter run on
+a CPU with more cores than the one its figures came from gets slightly different ones.
 """
 
 from __future__ import annotations
