@@ -108,9 +108,10 @@ class StudentBudget:
 def student_budget(config: BookConfig) -> StudentBudget:
     """Chapter 5's budget: seconds in small-data mode; minutes per run on a 2-core CPU.
 
-    Measured on the full data (stand-in teacher, one thread each, two runs at a time on 2 cores):
-    with the CPU cap of 2,000 steps every student and twin pretraining stopped by its plateau rule,
-    after 1,200-1,500 steps, in 9-15 minutes; a classification head took about 2 minutes an epoch.
+    Measured on the full data (stand-in teacher, the chapter alone on 2 cores): with the CPU cap
+    of 2,000 steps all six pretrainings stopped by their plateau rule, after 1,200-1,500 steps,
+    in 6-11 minutes each; a classification head took 5-7 minutes (4 or 5 epochs); the chapter,
+    with its eight seeded heads, 124 minutes (README.md says why it keeps them).
     """
     if config.small:
         return StudentBudget(pretrain_steps=6, pretrain_batch_size=16, pretrain_max_length=64,
@@ -185,7 +186,8 @@ class DistillationBudget:
 
 
 def distillation_budget(config: BookConfig) -> DistillationBudget:
-    """Chapter 4's budget: seconds in small-data mode, at most about 45 minutes on a 2-core CPU.
+    """Chapter 4's budget: seconds in small-data mode; 72 minutes for the chapter on a 2-core CPU,
+    half of them the main pairs' extra seeds (README.md says why the CPU preset keeps them).
 
     Measured on the full data, one thread: an epoch of the CNN student costs about 10 CPU
     seconds, of the BiLSTM with 128 units each way about 35, of the article's BiLSTM (300/256)
