@@ -101,3 +101,24 @@ def test_intro_points_at_the_workflow_and_the_published_book() -> None:
     assert sentence, "intro.md no longer says how the published book is built"
     assert pages_url() in intro and ".github/workflows/book.yml" in intro
     assert pages_url() in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def readme_chapter_minutes() -> dict[str, float]:
+    """README.md's chapter table: each chapter's minutes on the full data on a 2-core CPU."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d) \| `notebooks/\d\d_\w+\.ipynb` \|.*\| ([\d.]+) \|$", readme,
+                      flags=re.M)
+    return {number: float(minutes) for number, minutes in rows}
+
+
+def test_the_build_job_has_time_for_the_whole_book() -> None:
+    minutes = readme_chapter_minutes()
+    assert sorted(minutes) == [str(n) for n in range(7)], minutes  # every chapter timed
+    total = sum(minutes.values())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"whole book took (\d+) minutes", readme)
+    assert stated and abs(int(stated[1]) - total) <= 1, (stated and stated[1], total)
+    # The runner (4 cores) is faster than the 2-core CPU timed, and GitHub stops a hosted job
+    # after 360 minutes whatever the workflow asks.
+    limit = load_workflow()["jobs"]["build"]["timeout-minutes"]
+    assert total <= limit <= 360, (total, limit)
