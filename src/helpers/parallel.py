@@ -6,9 +6,10 @@ other with two threads each (and two processes with two threads each on two core
 run several times slower). On a GPU one run at a time in this process is best.
 :func:`run_parallel` chooses; a run's figures depend on its arguments, its seed and the number
 of threads it ran with, not on which process ran it (tested: runs in this process with one
-thread and the same runs in two workers give identical predictions). A second thread sums in
-another order, which changes the last bits and, over many steps, the figures: a chapter run on
-a CPU with more cores than the one its figures came from gets slightly different ones.
+thread and the same runs in two workers give identical predictions). A second thread can sum
+in another order (chapter 4's CNN does), which changes the last bits and, over many steps, the
+figures: a chapter run with more threads than the one its figures came from can get slightly
+different ones.
 """
 
 from __future__ import annotations
